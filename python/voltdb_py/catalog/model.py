@@ -27,6 +27,9 @@ class Column:
     nullable: bool = True
     has_default: bool = False
     default: Any = None      # internal representation (see types.coerce)
+    # DEFAULT NOW / CURRENT_TIMESTAMP of a TIMESTAMP column: the value is taken at insert
+    # time (has_default is True, default is None).
+    default_now: bool = False
 
 
 @dataclass(slots=True)
@@ -41,6 +44,7 @@ class Index:
     assume_unique: bool = False   # ASSUMEUNIQUE: unique, enforced per partition only
     primary_key: bool = False
     from_constraint: bool = False  # made by a constraint in CREATE TABLE, not CREATE INDEX
+    constraint: str | None = None  # the constraint's name (given or generated) if from_constraint
 
     @property
     def enforces_uniqueness(self) -> bool:
@@ -59,6 +63,9 @@ class ViewDef:
     group_by: list[str]
     aggregates: list[tuple[str, str | None]]
     sql: str = ""
+    # The view's WHERE predicate as SQL text over the source's columns (None: no WHERE).
+    # Only source rows for which it is TRUE are aggregated.
+    where: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +85,11 @@ class Table:
     partition_column: str | None = None
     indexes: list[Index] = field(default_factory=list)
     view: ViewDef | None = None
+    # Set by compile_ddl on a table whose shape (columns, primary key, partitioning) the
+    # batch changed: the table_id it had in the input catalog. The table and all its
+    # indexes got new ids; the store rebuilds rows from the old id. None otherwise (reset
+    # by every compile_ddl).
+    altered_from: int | None = None
 
     def column_index(self, name: str) -> int:
         up = name.upper()
