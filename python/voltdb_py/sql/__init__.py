@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The SQL layer: planner, executor (fragments + merge), view maintenance, EXPLAIN.
+
+API:
+
+- ``plan_statement(catalog, sql) -> Statement`` (sql/planner.py). A Statement has
+  ``sql, kind, param_count, param_types, read_only, tables_read, tables_written,
+  partitioning, result_columns`` and ``run_fragment(ctx, params)`` / ``merge(results)``
+  (sql/executor.py); ``partition_value(params)`` gives the pinning value of a
+  single-partition statement; ``execute(ctx, params)`` = merge([run_fragment(...)]).
+- ``ExecutionContext`` (sql/context.py): what fragments run against; all writes go
+  through it and maintain materialized views.
+- ``maintain_views_on_insert/..._on_delete(ctx, table_id, row)`` (sql/views.py).
+- ``explain(stmt) -> str`` (sql/explain.py).
+"""
+
+from voltdb_py.sql.context import ExecutionContext
+from voltdb_py.sql.executor import Statement
+from voltdb_py.sql.explain import explain
+from voltdb_py.sql.planner import plan_statement
+from voltdb_py.sql.views import maintain_views_on_delete, maintain_views_on_insert
+
+__all__ = ["ExecutionContext", "Statement", "explain", "maintain_views_on_delete",
+           "maintain_views_on_insert", "plan_statement"]
