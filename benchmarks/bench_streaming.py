@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""export_range / import_chunk throughput (MB/s) beside py-lmdb iteration / putmulti."""
+
+import time
+
+import pytest
+from voltdb_py.engine import _engine as E
+
+pytestmark = pytest.mark.bench
+TMIN, TMAX = -(2 ** 31), 2 ** 31 - 1
+CHUNK_BYTES = 1 << 20
+
+
+def _time(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+@pytest.fixture
+def loaded(storage, kv_rows, kv):
+    KV = kv[0]
+    src = E.PartitionStore(0, storage.db("p0"))
+    with storage.write() as txn:
+        for r in kv_rows:
+            src.insert(txn, KV, r)
+    return src
+
+
+def _export(storage, src, KV):
+    chunks, resume = [], None
+    with storage.read() as txn:
+        while True:
+            c, resume = E.export_range(txn, src, [KV], TMIN, TMAX, CHUNK_BYTES, resume)
+            chunks.append(c)
+            if resume is None:
+                return chunks
+
+
+def test_export(benchmark, storage, loaded, kv, report):
+    KV, N_ROWS = kv
+    raw = storage.db("p0")
+
+    def primitive():
+        with storage.read() as txn:
+            return sum(len(k) + len(v) for k, v in txn.cursor(db=raw).iternext())
+
+    benchmark.pedantic(_export, args=(storage, loaded, KV), rounds=3, iterations=1)
+    e, chunks = _time(lambda: _export(storage, loaded, KV))
+    p, _ = _time(primitive)
+    mb = sum(map(len, chunks)) / 1e6
+    report(f"export {N_ROWS} rows, {mb:.1f} MB ({mb / e:,.0f} MB/s)", e, p)
+
+
+def test_import(benchmark, storage, loaded, kv, report):
+    KV, N_ROWS = kv
+    chunks = _export(storage, loaded, KV)
+    dst = E.PartitionStore(1, storage.db("p1"))
+    raw = storage.db("raw")
+    with storage.read() as txn:
+        items = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=storage.db("p0")).iternext()]
+
+    def engine():
+        with storage.write() as txn:
+            txn.drop(storage.db("p1"), delete=False)
+            return sum(E.import_chunk(txn, dst, {KV.table_id: KV}, c) for c in chunks)
+
+    def primitive():
+        with storage.write() as txn:
+            txn.drop(raw, delete=False)
+            return txn.cursor(db=raw).putmulti(items)
+
+    benchmark.pedantic(engine, rounds=3, iterations=1)
+    e, n = _time(engine)
+    assert n == N_ROWS
+    p, _ = _time(primitive)
+    mb = sum(map(len, chunks)) / 1e6
+    report(f"import {N_ROWS} rows, {mb:.1f} MB ({mb / e:,.0f} MB/s)", e, p)

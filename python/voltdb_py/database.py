@@ -1,0 +1,771 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The embedded database: a durable, partitioned VoltDB-style database in one process.
+
+Example::
+
+    from voltdb_py import Database
+
+    with Database.open("/tmp/mydb", sites_per_host=4) as db:
+        db.execute_ddl('''
+            CREATE TABLE kv (k VARCHAR(64) NOT NULL PRIMARY KEY, v VARBINARY(1024));
+            PARTITION TABLE kv ON COLUMN k;
+            CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS UPSERT INTO kv VALUES (?, ?);
+            CREATE PROCEDURE Get PARTITION ON TABLE kv COLUMN k AS SELECT v FROM kv WHERE k = ?;
+        ''')
+        db.call("Put", "alice", b"1")
+        print(db.call("Get", "alice").tables[0].rows)   # [(b'1',)]
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+import threading
+import time
+import types as _pytypes
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from voltdb_py import hashinator as _hashinator
+from voltdb_py.catalog.ddl import compile_ddl
+from voltdb_py.catalog.model import Catalog, Procedure, Table
+from voltdb_py.catalog.runtime import build_table_schema
+from voltdb_py.catalog.serialize import catalog_from_bytes, catalog_to_bytes
+from voltdb_py.engine import _engine
+from voltdb_py.errors import (
+    CatalogError,
+    ConstraintError,
+    DatabaseClosedError,
+    ExpectationError,
+    MispartitionedError,
+    SQLError,
+    StorageError,
+    TypeMismatchError,
+    ValueOutOfRangeError,
+    VoltAbortException,
+    VoltError,
+)
+from voltdb_py.procedures import (
+    SQLStmt,
+    VoltProcedure,
+    check_expectation,
+    declared_param_types,
+    statements_of,
+)
+from voltdb_py.sql import plan_statement
+from voltdb_py.sql.context import ExecutionContext
+from voltdb_py.sql.views import view_insert
+from voltdb_py.storage import Storage
+from voltdb_py.types import (
+    APP_STATUS_UNSET,
+    ClientResponse,
+    Column,
+    Status,
+    VoltTable,
+    VoltType,
+    coerce,
+    to_client_value,
+)
+
+_META = "meta"
+_REP = "rep"
+_MP_PID = _engine.MP_INIT_PID
+_ADHOC_CACHE_SIZE = 512
+
+
+def _pdb(pid: int) -> str:
+    return f"p{pid}"
+
+
+class _ProcRuntime:
+    """A procedure ready to run: its class or SQL statement, planned for one catalog."""
+
+    __slots__ = ("proc", "cls", "plans", "param_types", "read_only", "part_index",
+                 "part_type", "part_table", "sql_stmt", "name")
+
+    def __init__(self, name: str, proc: Procedure | None, cls: type | None,
+                 plans: dict[int, Any], param_types: list | None, read_only: bool,
+                 part_index: int, part_type: VoltType | None, part_table: str | None,
+                 sql_stmt: SQLStmt | None) -> None:
+        self.name = name
+        self.proc = proc
+        self.cls = cls
+        self.plans = plans
+        self.param_types = param_types
+        self.read_only = read_only
+        self.part_index = part_index
+        self.part_type = part_type
+        self.part_table = part_table
+        self.sql_stmt = sql_stmt
+
+
+class _Txn:
+    """One call's transaction: its LMDB transaction, deterministic context and SQL queue."""
+
+    __slots__ = ("db", "lmdb_txn", "partition_id", "txn_id", "timestamp_us", "rng",
+                 "app_status", "app_status_string", "queued", "contexts", "runtime")
+
+    def __init__(self, db: Database, lmdb_txn: Any, runtime: _ProcRuntime | None,
+                 partition_id: int | None, txn_id: int, timestamp_us: int) -> None:
+        self.db = db
+        self.lmdb_txn = lmdb_txn
+        self.runtime = runtime
+        self.partition_id = partition_id
+        self.txn_id = txn_id
+        self.timestamp_us = timestamp_us
+        self.rng = None
+        self.app_status = APP_STATUS_UNSET
+        self.app_status_string: str | None = None
+        self.queued: list[tuple] = []
+        self.contexts: dict[int, ExecutionContext] = {}
+
+    def context(self, pid: int) -> ExecutionContext:
+        ctx = self.contexts.get(pid)
+        if ctx is None:
+            ctx = self.contexts[pid] = self.db._make_context(self, pid)
+        return ctx
+
+    def queue(self, stmt: SQLStmt, params: tuple, expect: Any, expect_value: Any) -> None:
+        plan = self.runtime.plans.get(id(stmt)) if self.runtime is not None else None
+        if plan is None:
+            plan = self.db._plan(stmt.sql)
+        if self.runtime is not None and self.runtime.read_only is False:
+            pass
+        elif not plan.read_only:
+            raise SQLError(f"read-only procedure cannot run the write statement {stmt.sql!r}")
+        self.queued.append((stmt, plan, params, expect, expect_value))
+
+    def execute(self, final: bool) -> list[VoltTable]:
+        queued, self.queued = self.queued, []
+        out = []
+        for stmt, plan, params, expect, expect_value in queued:
+            table = self.db._run_statement(self, plan, params)
+            check_expectation(stmt, table, expect, expect_value)
+            out.append(table)
+        return out
+
+
+class Database:
+    """An embedded voltdb_py database: partitions over LMDB, DDL, SQL and procedures.
+
+    Open with :meth:`Database.open`; use as a context manager or call :meth:`close`.
+    Not shared between processes; calls from several threads are serialized.
+    """
+
+    def __init__(self, path: Path, storage: Storage, partition_count: int) -> None:
+        self._path = path
+        self._storage = storage
+        self._lock = threading.RLock()
+        self._closed = False
+        self._partition_count = partition_count
+        self._ring = _hashinator.default_ring(partition_count)
+        self._hashinator = _engine.Hashinator(_hashinator.raw_config(self._ring))
+        self._catalog = Catalog()
+        self._schemas: dict[str, Any] = {}
+        self._schemas_by_id: dict[int, Any] = {}
+        self._stores = [_engine.PartitionStore(p, storage.db(_pdb(p)))
+                        for p in range(partition_count)]
+        self._rep_store = _engine.PartitionStore(-1, storage.db(_REP))
+        self._procs: dict[str, _ProcRuntime] = {}
+        self._procs_ci: dict[str, str] = {}
+        self._adhoc: OrderedDict[str, Any] = OrderedDict()
+        self._seq = 0
+        self._stats: dict[str, list[float]] = {}
+        self._classes_dir = path / "classes"
+        self._sysprocs = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], sites_per_host: int | None = None, *,
+             sync: str = "periodic", sync_interval_s: float = 0.2,
+             map_size_bytes: int | None = None) -> Database:
+        """Open (creating if missing) the database in directory path.
+
+        :param sites_per_host: number of partitions; default 8 for a new database. A
+            reopened database keeps the count it was created with.
+        :param sync: "periodic" (default: every commit is safe against a process crash, and
+            flushed to disk every sync_interval_s), "commit" (fsync before each call
+            returns) or "none" (the OS decides when to flush).
+        :raises ValueError: bad arguments.
+        :raises StorageError: the directory cannot be used.
+        """
+        if sites_per_host is not None and (
+                isinstance(sites_per_host, bool) or not isinstance(sites_per_host, int)
+                or not 1 <= sites_per_host <= 16382):
+            raise ValueError(f"sites_per_host must be an int in 1..16382, not {sites_per_host!r}")
+        root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise StorageError(f"{root} exists and is not a directory")
+        root.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"sync": sync, "sync_interval_s": sync_interval_s}
+        if map_size_bytes is not None:
+            kwargs["map_size_bytes"] = map_size_bytes
+        storage = Storage.open(root / "data", **kwargs)
+        try:
+            meta = storage.db(_META)  # LMDB: open handles before beginning transactions
+            with storage.read() as txn:
+                raw_count = txn.get(b"partition_count", db=meta)
+                raw_catalog = txn.get(b"catalog", db=meta)
+                raw_classes = txn.get(b"classes", db=meta)
+            if raw_count is None:
+                count = 8 if sites_per_host is None else sites_per_host
+                with storage.write() as txn:
+                    txn.put(b"partition_count", str(count).encode(), db=storage.db(_META))
+            else:
+                count = int(bytes(raw_count))
+                if sites_per_host is not None and sites_per_host != count:
+                    raise ValueError(
+                        f"{root} was created with {count} partitions; it cannot be reopened "
+                        f"with sites_per_host={sites_per_host}")
+            db = cls(root, storage, count)
+            if raw_classes is not None:
+                for module in msgpack.unpackb(bytes(raw_classes)):
+                    db._import_module(module)
+            if raw_catalog is not None:
+                db._install(catalog_from_bytes(bytes(raw_catalog)))
+            return db
+        except BaseException:
+            storage.close()
+            raise
+
+    def close(self) -> None:
+        """Flush and close; idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._storage.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosedError("the database is closed")
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current catalog (do not modify it)."""
+        return self._catalog
+
+    @property
+    def partition_count(self) -> int:
+        return self._partition_count
+
+    @property
+    def hashinator(self) -> Any:
+        """The compiled hashinator mapping partitioning values to partitions."""
+        return self._hashinator
+
+    # ----------------------------------------------------------------- classes
+
+    def load_classes(self, path: str | os.PathLike[str]) -> list[str]:
+        """Load procedure classes from a Python module file or package directory.
+
+        The code is copied into the database directory so that reopening restores it.
+        Returns the names of the modules loaded (VoltDB's LOAD CLASSES).
+
+        :raises FileNotFoundError: path does not exist.
+        :raises CatalogError: path is not a .py file or a package directory, or fails to import.
+        """
+        self._check_open()
+        src = Path(path)
+        if not src.exists():
+            raise FileNotFoundError(f"no such module or package: {src}")
+        if src.is_file():
+            if src.suffix != ".py":
+                raise CatalogError(f"{src} is not a Python module (.py)")
+            module = src.stem
+        elif (src / "__init__.py").is_file():
+            module = src.name
+        else:
+            raise CatalogError(f"{src} is neither a .py module nor a package directory")
+        if not module.isidentifier():
+            raise CatalogError(f"{module!r} is not a valid module name")
+        with self._lock:
+            self._classes_dir.mkdir(parents=True, exist_ok=True)
+            dest = self._classes_dir / (module + ".py" if src.is_file() else module)
+            tmp = self._classes_dir / (".tmp-" + dest.name)
+            if tmp.exists():
+                shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+            if src.is_file():
+                shutil.copyfile(src, tmp)
+            else:
+                shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("__pycache__"))
+            old = None
+            if dest.exists():
+                old = self._classes_dir / (".old-" + dest.name)
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+            try:
+                self._import_module(module, reload=True)
+            except BaseException:
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                else:
+                    dest.unlink()
+                if old is not None:
+                    os.replace(old, dest)
+                raise
+            if old is not None:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+            with self._storage.read() as txn:
+                raw = txn.get(b"classes", db=self._storage.db(_META))
+            modules = msgpack.unpackb(bytes(raw)) if raw is not None else []
+            if module not in modules:
+                modules.append(module)
+                with self._storage.write() as txn:
+                    txn.put(b"classes", msgpack.packb(modules), db=self._storage.db(_META))
+            if self._catalog.procedures:
+                self._install(self._catalog)  # procedures pick up reloaded classes
+            return [module]
+
+    def _import_module(self, module: str, reload: bool = False) -> _pytypes.ModuleType:
+        cdir = str(self._classes_dir)
+        if cdir not in sys.path:
+            sys.path.insert(0, cdir)
+        importlib.invalidate_caches()
+        try:
+            if reload and module in sys.modules:
+                for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+                    del sys.modules[name]
+            return importlib.import_module(module)
+        except Exception as exc:
+            raise CatalogError(f"loading classes from module {module!r} failed: {exc!r}") from exc
+
+    def _load_class(self, class_path: str) -> type:
+        module, _, name = class_path.rpartition(".")
+        if not module:
+            raise CatalogError(f"class name {class_path!r} needs a module: module.Class")
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            raise CatalogError(
+                f"cannot find class {class_path!r}: load its module with load_classes() "
+                f"first ({exc})") from exc
+        cls = getattr(mod, name, None)
+        if cls is None:
+            raise CatalogError(f"module {module!r} has no class {name!r}")
+        if not (isinstance(cls, type) and issubclass(cls, VoltProcedure)):
+            raise CatalogError(f"{class_path} is not a VoltProcedure subclass")
+        return cls
+
+    # ----------------------------------------------------------------- DDL
+
+    def execute_ddl(self, text: str) -> None:
+        """Apply one or more DDL statements (separated by ';') atomically.
+
+        :raises DDLError: malformed DDL or a broken VoltDB rule; nothing is changed.
+        :raises CatalogError: unknown or duplicate names; nothing is changed.
+        :raises ConstraintError: a new unique index conflicts with existing rows.
+        """
+        self._check_open()
+        if not isinstance(text, str):
+            raise TypeError("execute_ddl takes a str")
+        with self._lock:
+            new = compile_ddl(self._catalog, text, class_loader=self._load_class)
+            self._apply_catalog(new)
+
+    def _apply_catalog(self, new: Catalog) -> None:
+        old = self._catalog
+        old_by_id = {t.table_id: t for t in old.tables.values()}
+        new_by_id = {t.table_id: t for t in new.tables.values()}
+        new_schemas = {t.name: build_table_schema(t) for t in new.tables.values()}
+        old_schemas_by_id = self._schemas_by_id
+        with self._storage.write() as txn:
+            stores = [*self._stores, self._rep_store]
+            # Tables that are gone (dropped, or replaced by an ALTER): migrate, then delete.
+            for tid, table in old_by_id.items():
+                if tid in new_by_id:
+                    continue
+                successor = next((t for t in new.tables.values()
+                                  if getattr(t, "altered_from", None) == tid), None)
+                schema = old_schemas_by_id[tid]
+                for store in self._stores_for(table):
+                    rows = [(k, r) for k, r in store.scan(txn, schema)]
+                    for key, _row in rows:
+                        store.delete(txn, schema, key)
+                    if successor is not None and not successor.is_view:
+                        mapper = self._column_mapper(table, successor)
+                        sschema = new_schemas[successor.name]
+                        for _key, row in rows:
+                            store.insert(txn, sschema, mapper(row))
+            # Tables whose indexes changed: re-insert rows so indexes are rebuilt and checked.
+            for tid, table in new_by_id.items():
+                before = old_by_id.get(tid)
+                if before is None or table.is_view:
+                    continue
+                if [(i.index_id, i.unique or i.assume_unique or i.primary_key)
+                        for i in before.indexes] == \
+                        [(i.index_id, i.unique or i.assume_unique or i.primary_key)
+                         for i in table.indexes]:
+                    continue
+                oschema = old_schemas_by_id[tid]
+                nschema = new_schemas[table.name]
+                for store in self._stores_for(table):
+                    rows = list(store.scan(txn, oschema))
+                    for key, _row in rows:
+                        store.delete(txn, oschema, key)
+                    for _key, row in rows:
+                        store.insert(txn, nschema, row)
+            # New views over tables that have rows: populate from the source rows.
+            for tid, table in new_by_id.items():
+                if tid in old_by_id or not table.is_view:
+                    continue
+                src = new.tables[table.view.source]
+                for pid, store in self._store_items(src):
+                    ctx = self._bare_context(txn, pid, new, new_schemas)
+                    for _key, row in store.scan(txn, new_schemas[src.name]):
+                        view_insert(ctx, table, row)
+            txn.put(b"catalog", catalog_to_bytes(new), db=self._storage.db(_META))
+        self._install(new)
+
+    @staticmethod
+    def _column_mapper(old: Table, new: Table):
+        positions = []
+        for col in new.columns:
+            try:
+                positions.append((old.column_index(col.name), None))
+            except KeyError:
+                positions.append((-1, col))
+
+        def mapper(row: tuple) -> tuple:
+            out = []
+            for pos, col in positions:
+                if pos >= 0:
+                    out.append(row[pos])
+                elif col.has_default:
+                    out.append(col.default)
+                elif col.nullable:
+                    out.append(None)
+                else:
+                    raise ConstraintError(
+                        f"column {new.name}.{col.name} is NOT NULL without a DEFAULT and the "
+                        f"table has rows")
+            return tuple(out)
+
+        return mapper
+
+    def _stores_for(self, table: Table) -> list[Any]:
+        return self._stores if table.partitioned else [self._rep_store]
+
+    def _store_items(self, table: Table) -> list[tuple[int, Any]]:
+        if table.partitioned:
+            return list(enumerate(self._stores))
+        return [(0, self._rep_store)]
+
+    def _install(self, catalog: Catalog) -> None:
+        """Make catalog current: schemas, planned procedures."""
+        schemas = {t.name: build_table_schema(t) for t in catalog.tables.values()}
+        by_id = {catalog.tables[name].table_id: s for name, s in schemas.items()}
+        old = (self._catalog, self._schemas, self._schemas_by_id, self._procs, self._procs_ci)
+        self._catalog, self._schemas, self._schemas_by_id = catalog, schemas, by_id
+        try:
+            procs: dict[str, _ProcRuntime] = {}
+            for proc in catalog.procedures.values():
+                procs[proc.name] = self._prepare_procedure(proc)
+            self._procs = procs
+            self._procs_ci = {name.upper(): name for name in procs}
+        except BaseException:
+            self._catalog, self._schemas, self._schemas_by_id, self._procs, self._procs_ci = old
+            raise
+        self._adhoc.clear()
+
+    def _prepare_procedure(self, proc: Procedure) -> _ProcRuntime:
+        part_type = None
+        part_index = -1
+        if proc.single_partition:
+            table = self._catalog.tables[proc.partition_table]
+            part_type = table.column(proc.partition_column).vtype
+            part_index = proc.partition_parameter
+        if proc.sql is not None:
+            stmt = SQLStmt(proc.sql)
+            stmt.name = proc.name
+            plan = plan_statement(self._catalog, proc.sql)
+            ptypes = list(getattr(plan, "param_types", None) or [None] * plan.param_count)
+            if len(ptypes) != plan.param_count:
+                ptypes = [None] * plan.param_count
+            return _ProcRuntime(proc.name, proc, None, {id(stmt): plan}, ptypes,
+                                plan.read_only, part_index, part_type, proc.partition_table,
+                                stmt)
+        cls = self._load_class(proc.class_path)
+        plans = {}
+        read_only = True
+        for name, stmt in statements_of(cls).items():
+            if stmt.name is None:
+                stmt.name = name
+            try:
+                plan = plan_statement(self._catalog, stmt.sql)
+            except VoltError as exc:
+                raise type(exc)(f"procedure {proc.name}, statement {name}: {exc}") from exc
+            plans[id(stmt)] = plan
+            read_only = read_only and plan.read_only
+        if not plans:
+            read_only = False  # may run ad hoc writes? no: but a procedure without SQL is trivial
+        return _ProcRuntime(proc.name, proc, cls, plans, declared_param_types(cls), read_only,
+                            part_index, part_type, proc.partition_table, None)
+
+    # ----------------------------------------------------------------- SQL plumbing
+
+    def _plan(self, sql: str) -> Any:
+        plan = self._adhoc.get(sql)
+        if plan is None:
+            plan = plan_statement(self._catalog, sql)
+            self._adhoc[sql] = plan
+            if len(self._adhoc) > _ADHOC_CACHE_SIZE:
+                self._adhoc.popitem(last=False)
+        else:
+            self._adhoc.move_to_end(sql)
+        return plan
+
+    def partition_for(self, table: str | Table, value: Any) -> int:
+        """Return the partition that owns value of table's partition column."""
+        t = table if isinstance(table, Table) else self._catalog.tables[table.upper()]
+        if not t.partitioned or t.partition_column is None:
+            return 0
+        vtype = t.column(t.partition_column).vtype
+        return self._hashinator.partition_for_value(int(vtype), value)
+
+    def _bare_context(self, txn: Any, pid: int, catalog: Catalog | None = None,
+                      schemas: dict | None = None) -> ExecutionContext:
+        cat = catalog or self._catalog
+        sch = schemas or self._schemas
+        store = self._stores[pid] if 0 <= pid < len(self._stores) else self._rep_store
+        return ExecutionContext(
+            txn=txn, store=store, rep_store=self._rep_store, catalog=cat,
+            schema_for=lambda t: sch[t.name], partition_id=pid,
+            partition_for=self.partition_for, txn_id=0,
+            txn_timestamp_us=int(time.time() * 1_000_000))
+
+    def _schema_of(self, table: Table) -> Any:
+        return self._schemas[table.name]
+
+    def _make_context(self, t: _Txn, pid: int) -> ExecutionContext:
+        return ExecutionContext(
+            txn=t.lmdb_txn, store=self._stores[pid], rep_store=self._rep_store,
+            catalog=self._catalog, schema_for=self._schema_of, partition_id=pid,
+            partition_for=self.partition_for, txn_id=t.txn_id,
+            txn_timestamp_us=t.timestamp_us)
+
+    def _run_statement(self, t: _Txn, plan: Any, params: tuple) -> VoltTable:
+        if len(params) != plan.param_count:
+            raise SQLError(f"statement expects {plan.param_count} parameters but got "
+                           f"{len(params)}: {plan.sql!r}")
+        part = plan.partitioning
+        if t.partition_id is not None:
+            pids = [t.partition_id]
+        elif part[0] == "single":
+            _, table, _column, source = part
+            value = params[source[1]] if source[0] == "param" else source[1]
+            tbl = self._catalog.tables[table.upper()] if isinstance(table, str) else table
+            value = coerce(tbl.column(tbl.partition_column).vtype, value, what="partitioning value")
+            pids = [self.partition_for(tbl, value)]
+        elif part[0] == "replicated":
+            pids = [0]
+        else:
+            pids = range(self._partition_count)
+        results = [plan.run_fragment(t.context(pid), params) for pid in pids]
+        return self._client_table(plan.merge(results))
+
+    @staticmethod
+    def _client_table(table: VoltTable) -> VoltTable:
+        cols = table.columns
+        ts = [i for i, c in enumerate(cols) if c.type is VoltType.TIMESTAMP]
+        if ts:
+            rows = []
+            for row in table.rows:
+                row = list(row)
+                for i in ts:
+                    row[i] = to_client_value(VoltType.TIMESTAMP, row[i])
+                rows.append(tuple(row))
+            table.rows = rows
+        return table
+
+    def _next_txn_id(self, pid: int | None) -> tuple[int, int]:
+        now_us = int(time.time() * 1_000_000)
+        seq = max(self._seq + 1, (now_us // 1000) << 8)
+        self._seq = seq
+        return (seq << 14) | (_MP_PID if pid is None else pid), now_us
+
+    # ----------------------------------------------------------------- calls
+
+    def call(self, procedure: str, *params: Any) -> ClientResponse:
+        """Call a stored or system procedure; the response carries status and result tables.
+
+        Failures inside the call (bad parameters, constraint violations, aborts) come back
+        as a response with a failure status and roll back everything the call did.
+
+        :raises DatabaseClosedError: the database is closed.
+        :raises TypeError: procedure is not a str.
+        """
+        self._check_open()
+        if not isinstance(procedure, str):
+            raise TypeError(f"procedure name must be a str, not {type(procedure).__name__}")
+        with self._lock:
+            self._check_open()
+            if procedure.startswith("@"):
+                from voltdb_py.sysprocs import call_sysproc
+                return call_sysproc(self, procedure, params)
+            rt = self._procs.get(procedure)
+            if rt is None:
+                real = self._procs_ci.get(procedure.upper())
+                rt = self._procs.get(real) if real else None
+            if rt is None:
+                return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                      f"Procedure {procedure} was not found")
+            start = time.perf_counter()
+            resp = self._invoke(rt, params)
+            st = self._stats.setdefault(rt.name, [0, 0, 0.0, 0])
+            st[0] += 1
+            st[1] += 0 if resp.status == Status.SUCCESS else 1
+            st[2] += time.perf_counter() - start
+            return resp
+
+    def adhoc(self, sql: str, *params: Any) -> ClientResponse:
+        """Run one ad hoc SQL statement (VoltDB's @AdHoc) with ? parameters."""
+        return self.call("@AdHoc", sql, *params)
+
+    def _coerce_params(self, rt: _ProcRuntime, params: tuple) -> tuple:
+        types = rt.param_types
+        if types is None:
+            return params
+        if len(params) != len(types):
+            raise _ParamError(f"PROCEDURE {rt.name} EXPECTS {len(types)} PARAMS, "
+                              f"BUT RECEIVED {len(params)}")
+        out = []
+        for i, (vtype, value) in enumerate(zip(types, params)):
+            if vtype is None or value is None:
+                out.append(value)
+                continue
+            try:
+                out.append(coerce(vtype, value, what=f"parameter {i + 1}"))
+            except (TypeMismatchError, ValueOutOfRangeError) as exc:
+                raise _ParamError(f"procedure {rt.name}: {exc}") from exc
+        return tuple(out)
+
+    def _invoke(self, rt: _ProcRuntime, params: tuple) -> ClientResponse:
+        try:
+            params = self._coerce_params(rt, params)
+            pid = None
+            if rt.part_index >= 0:
+                if rt.part_index >= len(params):
+                    raise _ParamError(f"procedure {rt.name} is partitioned on parameter "
+                                      f"{rt.part_index} but got {len(params)} parameters")
+                try:
+                    value = coerce(rt.part_type, params[rt.part_index],
+                                   what="partitioning parameter")
+                except (TypeMismatchError, ValueOutOfRangeError) as exc:
+                    raise _ParamError(f"procedure {rt.name}: {exc}") from exc
+                pid = self._hashinator.partition_for_value(int(rt.part_type), value)
+        except _ParamError as exc:
+            return ClientResponse(Status.GRACEFUL_FAILURE, str(exc))
+        return self._execute(rt, params, pid)
+
+    def _execute(self, rt: _ProcRuntime | None, params: tuple, pid: int | None,
+                 body: Any = None, read_only: bool | None = None) -> ClientResponse:
+        """Run a procedure body in one LMDB transaction (read or write) and answer."""
+        txn_id, ts = self._next_txn_id(pid)
+        ro = rt.read_only if read_only is None else read_only
+        storage = self._storage
+        lmdb_txn = storage.begin(write=not ro)
+        t = _Txn(self, lmdb_txn, rt, pid, txn_id, ts)
+        try:
+            if body is not None:
+                result = body(t)
+            elif rt.cls is None:
+                t.queue(rt.sql_stmt, params, None, None)
+                result = t.execute(True)
+            else:
+                inst = rt.cls.__new__(rt.cls)
+                inst._txn = t
+                result = inst.run(*params)
+            tables = _result_tables(result, rt.name if rt else "procedure")
+        except VoltAbortException as exc:
+            lmdb_txn.abort()
+            status = Status.USER_ABORT if type(exc) is VoltAbortException else Status.USER_ABORT
+            return ClientResponse(status, str(exc) or "VoltAbortException",
+                                  t.app_status, t.app_status_string)
+        except (SQLError, ConstraintError, TypeMismatchError, ValueOutOfRangeError,
+                MispartitionedError, CatalogError, ExpectationError, _ParamError) as exc:
+            lmdb_txn.abort()
+            return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc),
+                                  t.app_status, t.app_status_string)
+        except StorageError:
+            lmdb_txn.abort()
+            raise
+        except Exception as exc:
+            lmdb_txn.abort()
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  f"unexpected error in {rt.name if rt else 'call'}: "
+                                  f"{type(exc).__name__}: {exc}",
+                                  t.app_status, t.app_status_string)
+        except BaseException:
+            lmdb_txn.abort()
+            raise
+        if ro:
+            lmdb_txn.abort()
+        else:
+            storage.commit(lmdb_txn)
+        return ClientResponse(Status.SUCCESS, None, t.app_status, t.app_status_string, tables)
+
+    def _run_adhoc(self, sql: str, params: tuple) -> ClientResponse:
+        try:
+            plan = self._plan(sql)
+        except VoltError as exc:
+            return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
+        return self._execute(None, params, None,
+                             body=lambda t: [self._run_statement(t, plan, params)],
+                             read_only=plan.read_only)
+
+
+class _ParamError(VoltError):
+    """Parameters do not fit the procedure (count or type)."""
+
+
+def _describe(exc: BaseException) -> str:
+    kind = {
+        ConstraintError: "CONSTRAINT VIOLATION",
+        TypeMismatchError: "TYPE ERROR",
+        ValueOutOfRangeError: "VALUE OUT OF RANGE",
+    }
+    for cls, label in kind.items():
+        if isinstance(exc, cls):
+            return f"{label}: {exc}"
+    return str(exc)
+
+
+def _result_tables(result: Any, name: str) -> list[VoltTable]:
+    """Convert a procedure's return value into result tables, as VoltDB does."""
+    if result is None:
+        return []
+    if isinstance(result, VoltTable):
+        return [result]
+    if isinstance(result, (list, tuple)):
+        if all(isinstance(t, VoltTable) for t in result):
+            return list(result)
+        raise TypeMismatchError(f"procedure {name} returned a list that is not all VoltTables")
+    if isinstance(result, bool):
+        raise TypeMismatchError(f"procedure {name} returned a bool; return an int instead")
+    if isinstance(result, int):
+        return [VoltTable([Column("", VoltType.BIGINT)], [(result,)])]
+    if isinstance(result, float):
+        return [VoltTable([Column("", VoltType.FLOAT)], [(result,)])]
+    if isinstance(result, str):
+        return [VoltTable([Column("", VoltType.STRING)], [(result,)])]
+    if isinstance(result, bytes):
+        return [VoltTable([Column("", VoltType.VARBINARY)], [(result,)])]
+    raise TypeMismatchError(
+        f"procedure {name} returned {type(result).__name__}; return VoltTable(s), a scalar "
+        f"or None")

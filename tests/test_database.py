@@ -1,0 +1,261 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The embedded Database end to end: DDL, procedures, ad hoc SQL, sysprocs, reopen."""
+
+import datetime as dt
+import decimal
+import textwrap
+
+import pytest
+
+from voltdb_py import (
+    Column,
+    Database,
+    SQLStmt,
+    Status,
+    VoltAbortException,
+    VoltProcedure,
+    VoltTable,
+    VoltType,
+)
+from voltdb_py.errors import CatalogError, DatabaseClosedError, DDLError
+
+KV_DDL = """
+CREATE TABLE kv (k VARCHAR(64) NOT NULL, v VARBINARY(256), n BIGINT DEFAULT 0,
+                 PRIMARY KEY (k));
+PARTITION TABLE kv ON COLUMN k;
+CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS UPSERT INTO kv (k, v, n) VALUES (?, ?, ?);
+CREATE PROCEDURE Get PARTITION ON TABLE kv COLUMN k AS SELECT v, n FROM kv WHERE k = ?;
+CREATE PROCEDURE Total AS SELECT COUNT(*), SUM(n) FROM kv;
+"""
+
+PROCS = textwrap.dedent('''
+    from voltdb_py import SQLStmt, VoltProcedure, VoltAbortException
+
+    class Transfer(VoltProcedure):
+        get = SQLStmt("SELECT n FROM kv WHERE k = ?;")
+        put = SQLStmt("UPDATE kv SET n = ? WHERE k = ?;")
+
+        def run(self, src: str, dst: str, amount: int):
+            self.queue_sql(self.get, src, expect=self.EXPECT_ONE_ROW)
+            self.queue_sql(self.get, dst, expect=self.EXPECT_ONE_ROW)
+            a, b = self.execute_sql()
+            self.queue_sql(self.put, a.scalar() - amount, src)
+            self.queue_sql(self.put, b.scalar() + amount, dst)
+            self.execute_sql()
+            if a.scalar() - amount < 0:
+                raise VoltAbortException("insufficient funds")
+            return a.scalar() - amount
+
+    class Context(VoltProcedure):
+        def run(self, key: str):
+            rng = self.get_seeded_random()
+            return [__import__("voltdb_py").VoltTable(
+                [__import__("voltdb_py").Column("ID", __import__("voltdb_py").VoltType.BIGINT),
+                 __import__("voltdb_py").Column("R", __import__("voltdb_py").VoltType.FLOAT),
+                 __import__("voltdb_py").Column("P", __import__("voltdb_py").VoltType.INTEGER)],
+                [(self.get_unique_id(), rng.random(), self.partition_id)])]
+
+    class Boom(VoltProcedure):
+        ins = SQLStmt("INSERT INTO kv (k, n) VALUES (?, 1);")
+
+        def run(self, key: str):
+            self.queue_sql(self.ins, key)
+            self.execute_sql()
+            raise RuntimeError("bug in user code")
+''')
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = Database.open(tmp_path / "db", sites_per_host=4)
+    d.execute_ddl(KV_DDL)
+    yield d
+    d.close()
+
+
+def ok(resp):
+    assert resp.status == Status.SUCCESS, resp.status_string
+    return resp
+
+
+def test_put_get_roundtrip(db):
+    ok(db.call("Put", "alice", b"\x01\x02", 5))
+    resp = ok(db.call("Get", "alice"))
+    assert resp.tables[0].rows == [(b"\x01\x02", 5)]
+    assert [c.type for c in resp.tables[0].columns] == [VoltType.VARBINARY, VoltType.BIGINT]
+    assert ok(db.call("Get", "nobody")).tables[0].rows == []
+
+
+def test_rows_spread_over_partitions_and_totals_merge(db):
+    for i in range(200):
+        ok(db.call("Put", f"key{i}", None, i))
+    resp = ok(db.call("Total"))
+    assert resp.tables[0].rows == [(200, sum(range(200)))]
+    stats = ok(db.call("@Statistics", "TABLE", 0)).tables[0]
+    counts = {r[stats.column_index("PARTITION_ID")]: r[stats.column_index("TUPLE_COUNT")]
+              for r in stats.rows if r[stats.column_index("TABLE_NAME")] == "KV"}
+    assert sum(counts.values()) == 200
+    assert len(counts) == 4 and all(c > 0 for c in counts.values())
+    # each row sits in the partition the hashinator names
+    for i in range(0, 200, 17):
+        pid = db.partition_for("KV", f"key{i}")
+        assert 0 <= pid < 4
+
+
+def test_adhoc_and_params(db):
+    ok(db.call("Put", "a", None, 1))
+    ok(db.call("Put", "b", None, 2))
+    resp = ok(db.adhoc("SELECT k, n FROM kv WHERE n >= ? ORDER BY k", 1))
+    assert resp.tables[0].rows == [("a", 1), ("b", 2)]
+    resp = ok(db.adhoc("DELETE FROM kv WHERE k = ?", "a"))
+    assert resp.tables[0].rows == [(1,)]
+    bad = db.adhoc("SELECT nope FROM kv")
+    assert bad.status == Status.GRACEFUL_FAILURE and "NOPE" in bad.status_string.upper()
+
+
+def test_wrong_parameters_are_graceful_failures(db):
+    resp = db.call("Put", "a", None)
+    assert resp.status == Status.GRACEFUL_FAILURE
+    resp = db.call("Put", "a", None, "not a number")
+    assert resp.status == Status.GRACEFUL_FAILURE
+    resp = db.call("Put", "x" * 65, None, 1)
+    assert resp.status == Status.GRACEFUL_FAILURE
+    assert "VARCHAR" in resp.status_string.upper()
+    assert db.call("NoSuchProc").status == Status.UNEXPECTED_FAILURE
+
+
+def test_class_procedure_abort_rolls_back(db, tmp_path):
+    mod = tmp_path / "bank.py"
+    mod.write_text(PROCS)
+    db.load_classes(mod)
+    db.execute_ddl("CREATE PROCEDURE FROM CLASS bank.Transfer;"
+                   "CREATE PROCEDURE PARTITION ON TABLE kv COLUMN k FROM CLASS bank.Context;"
+                   "CREATE PROCEDURE PARTITION ON TABLE kv COLUMN k FROM CLASS bank.Boom;")
+    ok(db.call("Put", "src", None, 10))
+    ok(db.call("Put", "dst", None, 0))
+    assert ok(db.call("Transfer", "src", "dst", 4)).tables[0].rows == [(6,)]
+    resp = db.call("Transfer", "src", "dst", 100)
+    assert resp.status == Status.USER_ABORT
+    assert "insufficient funds" in resp.status_string
+    assert ok(db.call("Get", "src")).tables[0].rows[0][1] == 6
+    assert ok(db.call("Get", "dst")).tables[0].rows[0][1] == 4
+    # a failed expectation aborts the call, as VoltDB's VoltAbortException does
+    resp = db.call("Transfer", "missing", "dst", 1)
+    assert resp.status == Status.USER_ABORT
+    assert "Expected one row" in resp.status_string
+    # an unexpected exception rolls back the insert it made
+    resp = db.call("Boom", "zzz")
+    assert resp.status == Status.UNEXPECTED_FAILURE
+    assert ok(db.call("Get", "zzz")).tables[0].rows == []
+
+
+def test_deterministic_context(db, tmp_path):
+    mod = tmp_path / "bank.py"
+    mod.write_text(PROCS)
+    db.load_classes(mod)
+    db.execute_ddl("CREATE PROCEDURE PARTITION ON TABLE kv COLUMN k FROM CLASS bank.Context;")
+    r1 = ok(db.call("Context", "a")).tables[0].rows[0]
+    r2 = ok(db.call("Context", "a")).tables[0].rows[0]
+    assert r1[0] != r2[0]
+    import random
+    assert r1[1] == random.Random(r1[0]).random()
+    assert r1[2] == db.partition_for("KV", "a")
+    assert r1[0] & 0x3FFF == r1[2]
+
+
+def test_reopen_restores_catalog_classes_and_data(tmp_path):
+    path = tmp_path / "db"
+    mod = tmp_path / "bank.py"
+    mod.write_text(PROCS)
+    with Database.open(path, sites_per_host=3) as d:
+        d.execute_ddl(KV_DDL)
+        d.load_classes(mod)
+        d.execute_ddl("CREATE PROCEDURE FROM CLASS bank.Transfer;")
+        for i in range(50):
+            ok(d.call("Put", f"k{i}", None, i))
+    mod.unlink()  # the database keeps its own copy of the classes
+    with Database.open(path) as d:
+        assert d.partition_count == 3
+        assert ok(d.call("Total")).tables[0].rows == [(50, sum(range(50)))]
+        assert ok(d.call("Transfer", "k10", "k11", 3)).tables[0].rows == [(7,)]
+    with pytest.raises(ValueError):
+        Database.open(path, sites_per_host=5)
+
+
+def test_bad_ddl_changes_nothing(db):
+    before = db.catalog
+    with pytest.raises(DDLError):
+        db.execute_ddl("CREATE TABLE ok1 (a INTEGER); CREATE TABLE broken (a NOSUCHTYPE);")
+    assert db.catalog is before
+    assert "OK1" not in db.catalog.tables
+    with pytest.raises(CatalogError):
+        db.execute_ddl("CREATE PROCEDURE FROM CLASS nomodule.Nothing;")
+
+
+def test_closed_database_raises(tmp_path):
+    d = Database.open(tmp_path / "db")
+    d.close()
+    d.close()
+    with pytest.raises(DatabaseClosedError):
+        d.call("@Ping")
+
+
+def test_system_catalog_and_partition_keys(db):
+    tables = ok(db.call("@SystemCatalog", "TABLES")).tables[0]
+    assert [r[2] for r in tables.rows] == ["KV"]
+    cols = ok(db.call("@SystemCatalog", "COLUMNS")).tables[0]
+    names = [(r[cols.column_index("COLUMN_NAME")], r[cols.column_index("TYPE_NAME")],
+              r[cols.column_index("REMARKS")]) for r in cols.rows]
+    assert names == [("K", "VARCHAR", "PARTITION_COLUMN"), ("V", "VARBINARY", None),
+                     ("N", "BIGINT", None)]
+    pk = ok(db.call("@SystemCatalog", "PRIMARYKEYS")).tables[0]
+    assert [(r[2], r[3]) for r in pk.rows] == [("KV", "K")]
+    procs = ok(db.call("@SystemCatalog", "PROCEDURES")).tables[0]
+    import json
+    remarks = {r[2]: json.loads(r[6]) for r in procs.rows}
+    assert remarks["Get"] == {"readOnly": True, "singlePartition": True,
+                              "partitionParameter": 0, "partitionParameterType": 9,
+                              "compound": False}
+    assert remarks["Total"]["singlePartition"] is False
+    keys = ok(db.call("@GetPartitionKeys", "INTEGER")).tables[0].rows
+    assert [p for p, _ in keys] == [0, 1, 2, 3]
+    for pid, key in keys:
+        assert db.hashinator.partition_for_value(int(VoltType.BIGINT), key) == pid
+    assert db.call("@GetPartitionKeys", "FLOAT").status == Status.GRACEFUL_FAILURE
+    assert ok(db.call("@Statistics", "PARTITIONCOUNT")).tables[0].rows[0][3] == 4
+    plan = ok(db.call("@Explain", "SELECT v FROM kv WHERE k = ?")).tables[0].rows[0][0]
+    assert isinstance(plan, str) and plan
+
+
+def test_types_roundtrip_through_sql(tmp_path):
+    with Database.open(tmp_path / "db", sites_per_host=2) as d:
+        d.execute_ddl("""
+            CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, ti TINYINT, si SMALLINT,
+                            f FLOAT, dec DECIMAL, ts TIMESTAMP, s VARCHAR(10 BYTES),
+                            b VARBINARY(4));
+            PARTITION TABLE t ON COLUMN id;
+        """)
+        when = dt.datetime(2024, 2, 29, 12, 30, 1, 123456)
+        ok(d.adhoc("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)", 1, 7, -300, 1.5,
+                   decimal.Decimal("12.5"), when, "héllo", b"\x00\xff"))
+        ok(d.adhoc("INSERT INTO t (id) VALUES (?)", 2))
+        rows = ok(d.adhoc("SELECT * FROM t ORDER BY id")).tables[0].rows
+        assert rows[0] == (1, 7, -300, 1.5, decimal.Decimal("12.500000000000"), when, "héllo",
+                           b"\x00\xff")
+        assert rows[1] == (2, None, None, None, None, None, None, None)
+        # 'héllo' is 6 UTF-8 bytes; 11 bytes do not fit VARCHAR(10 BYTES)
+        assert d.adhoc("INSERT INTO t (id, s) VALUES (3, 'ééééééé')").status == \
+            Status.GRACEFUL_FAILURE
+        assert d.adhoc("INSERT INTO t (id, ti) VALUES (4, 200)").status == \
+            Status.GRACEFUL_FAILURE
+        assert d.adhoc("INSERT INTO t (id) VALUES (1)").status == Status.GRACEFUL_FAILURE
+        assert len(ok(d.adhoc("SELECT id FROM t")).tables[0].rows) == 2
+
+
+def test_scalar_and_table_returns(tmp_path):
+    with Database.open(tmp_path / "db", sites_per_host=2) as d:
+        assert isinstance(VoltTable([Column("A", VoltType.BIGINT)], [(1,)]).scalar(), int)
+        assert SQLStmt("SELECT 1").sql == "SELECT 1"
+        assert issubclass(VoltAbortException, Exception)
+        assert VoltProcedure.EXPECT_ONE_ROW is not None
+        assert d.call("@Ping").status == Status.SUCCESS
