@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Compiled single-partition point procedures: a whole call (parameter coercion, routing,
+# primary-key read or write, projection) in one C-level method, for SQL procedures whose
+# one statement is a primary-key SELECT, an INSERT/UPSERT of parameters, or a primary-key
+# DELETE on a table without materialized views. Everything else takes the general path.
+
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+DEF _FP_GET = 0
+DEF _FP_INSERT = 1
+DEF _FP_UPSERT = 2
+DEF _FP_DELETE = 3
+
+FP_GET = _FP_GET
+FP_INSERT = _FP_INSERT
+FP_UPSERT = _FP_UPSERT
+FP_DELETE = _FP_DELETE
+
+cdef double _FP_NULL_FLOAT = -1.7E308
+
+
+cdef inline bint _fp_int_ok(int vtype, object v):
+    """True when v is already a valid, non-NULL internal value of integer type vtype."""
+    cdef long long x
+    if type(v) is not int:
+        return False
+    try:
+        x = v
+    except OverflowError:
+        return False
+    if vtype == _T_BIGINT or vtype == _T_TIMESTAMP:
+        return x != (-9223372036854775807 - 1)
+    if vtype == _T_INTEGER:
+        return -2147483647 <= x <= 2147483647
+    if vtype == _T_SMALLINT:
+        return -32767 <= x <= 32767
+    if vtype == _T_TINYINT:
+        return -127 <= x <= 127
+    return False
+
+
+cdef class PointProcedure:
+    """One compiled single-partition point statement, bound to its stores and schema.
+
+    kind: FP_GET, FP_INSERT, FP_UPSERT or FP_DELETE. param_specs: per parameter
+    (vtype, size, in_bytes). part_param: the parameter that routes the call. key_params:
+    for GET/DELETE, the parameter of each primary-key column in key order. row_sources:
+    for INSERT/UPSERT, per table column, a parameter index or -1 (then row_defaults gives
+    the value). projection: for GET, the table columns returned, in order.
+    """
+    cdef readonly int kind
+    cdef readonly bint read_only
+    cdef object schema
+    cdef list stores
+    cdef object hashinator
+    cdef int part_vtype
+    cdef int part_param
+    cdef int nparams
+    cdef tuple param_specs
+    cdef tuple key_params
+    cdef tuple row_sources
+    cdef tuple row_defaults
+    cdef tuple projection
+    cdef object coerce_fn
+    cdef object param_error
+
+    def __init__(self, int kind, schema, list stores, hashinator, int part_vtype,
+                 int part_param, tuple param_specs, tuple key_params, tuple row_sources,
+                 tuple row_defaults, tuple projection, coerce_fn, param_error):
+        if kind not in (_FP_GET, _FP_INSERT, _FP_UPSERT, _FP_DELETE):
+            raise ValueError(f"unknown point procedure kind {kind}")
+        if not 0 <= part_param < len(param_specs):
+            raise ValueError("the partitioning parameter is out of range")
+        self.kind = kind
+        self.read_only = kind == _FP_GET
+        self.schema = schema
+        self.stores = stores
+        self.hashinator = hashinator
+        self.part_vtype = part_vtype
+        self.part_param = part_param
+        self.nparams = len(param_specs)
+        self.param_specs = param_specs
+        self.key_params = key_params
+        self.row_sources = row_sources
+        self.row_defaults = row_defaults
+        self.projection = projection
+        self.coerce_fn = coerce_fn
+        self.param_error = param_error
+
+    cdef list _coerce(self, tuple params):
+        cdef list out = list(params)
+        cdef Py_ssize_t i
+        cdef int vtype, size
+        cdef object v, spec
+        if len(params) != self.nparams:
+            raise self.param_error(
+                f"EXPECTS {self.nparams} PARAMS, BUT RECEIVED {len(params)}")
+        for i in range(self.nparams):
+            v = out[i]
+            if v is None:
+                continue
+            spec = self.param_specs[i]
+            vtype = spec[0]
+            size = spec[1]
+            if vtype == _T_STRING:
+                if type(v) is str and not spec[2] and (size == 0 or len(<str>v) <= size):
+                    continue
+            elif vtype == _T_VARBINARY:
+                if type(v) is bytes and (size == 0 or len(<bytes>v) <= size):
+                    continue
+            elif vtype == _T_FLOAT:
+                if type(v) is float and <double>v > _FP_NULL_FLOAT and v == v \
+                        and v != float("inf"):
+                    continue
+            elif _fp_int_ok(vtype, v):
+                continue
+            out[i] = self.coerce_fn(vtype, v, size, spec[2], f"parameter {i + 1}")
+        return out
+
+    def partition(self, list values):
+        """The partition of the call: where its partitioning parameter hashes."""
+        return self.hashinator.partition_for_value(self.part_vtype, values[self.part_param])
+
+    def execute(self, txn, tuple params):
+        """Run the call in txn: rows (GET) or the modified row count (writes).
+
+        Raises the typed errors of the general path: TypeMismatchError,
+        ValueOutOfRangeError, ConstraintError, MispartitionedError, param_error.
+        """
+        cdef list values = self._coerce(params)
+        cdef int pid = self.hashinator.partition_for_value(self.part_vtype,
+                                                           values[self.part_param])
+        cdef object store = self.stores[pid]
+        cdef Py_ssize_t i, n
+        cdef object row, hit
+        cdef list out
+        if self.kind == _FP_GET or self.kind == _FP_DELETE:
+            n = len(self.key_params)
+            key = PyTuple_New(n)
+            for i in range(n):
+                v = values[<int>self.key_params[i]]
+                if v is None:  # NULL = x is never true
+                    return [] if self.kind == _FP_GET else 0
+                Py_INCREF(v)
+                PyTuple_SET_ITEM(key, i, v)
+            if self.kind == _FP_GET:
+                row = store.get(txn, self.schema, key)
+                if row is None:
+                    return []
+                n = len(self.projection)
+                out_row = PyTuple_New(n)
+                for i in range(n):
+                    v = (<tuple>row)[<int>self.projection[i]]
+                    Py_INCREF(v)
+                    PyTuple_SET_ITEM(out_row, i, v)
+                return [out_row]
+            hit = store.get_key(txn, self.schema, key)
+            if hit is None:
+                return 0
+            store.delete(txn, self.schema, hit[0])
+            return 1
+        n = len(self.row_sources)
+        row = PyTuple_New(n)
+        for i in range(n):
+            src = <int>self.row_sources[i]
+            v = values[src] if src >= 0 else self.row_defaults[i]
+            Py_INCREF(v)
+            PyTuple_SET_ITEM(row, i, v)
+        if self.kind == _FP_INSERT:
+            store.insert(txn, self.schema, row)
+        else:
+            store.upsert(txn, self.schema, row)
+        return 1
