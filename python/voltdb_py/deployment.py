@@ -254,7 +254,8 @@ def user_digests(user: User) -> tuple[bytes, bytes | None]:
 def _masked_digests(name: str, masked: str) -> tuple[bytes, bytes | None]:
     if not _HEX.fullmatch(masked) or len(masked) not in (40, 104):
         raise DeploymentError(
-            f"<user name={name!r}> attribute password: plaintext=\"false\" needs the "
+            f"deployment <users/user name={name!r}> attribute password: plaintext=\"false\" "
+            f"needs the "
             f"40-character SHA-1 or 104-character SHA-1+SHA-256 hex mask written by "
             f"'voltdb mask', got {len(masked)} characters")
     sha1 = bytes.fromhex(masked[:40])
@@ -528,11 +529,21 @@ def parse_deployment(text_or_path: str | bytes | os.PathLike[str]) -> Deployment
             warnings.warn(DeploymentWarning(
                 f"deployment element <{tag}> is accepted but not implemented by voltdb_py; "
                 "it is ignored"), stacklevel=2)
-            el.tail = None
+            _strip_whitespace(el)
             unimplemented.append((tag, _ET.tostring(el, encoding="unicode")))
 
     return Deployment(cluster, heartbeat, ppd, paths, httpd, security, tuple(users), sysset,
                       snapshot, commandlog, readlevel, tuple(unimplemented))
+
+
+def _strip_whitespace(el: Any) -> None:
+    """Drop whitespace-only text and tails so a kept element serializes the same each time."""
+    for e in el.iter():
+        if e.text is not None and not e.text.strip():
+            e.text = None
+        if e.tail is not None and not e.tail.strip():
+            e.tail = None
+    el.tail = None
 
 
 def _parse_systemsettings(el: Any) -> SystemSettings:

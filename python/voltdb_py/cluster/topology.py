@@ -365,10 +365,6 @@ def _rel_key(rel: tuple[int, int]) -> tuple[int, int]:
     return (rel[0], -rel[1])
 
 
-def _poll_live(group: _Group, allow_missing: bool) -> _Host | None:
-    return group.poll(allow_missing)
-
-
 class _SingleSelector:
     def __init__(self, group: _Group) -> None:
         self.group = group
