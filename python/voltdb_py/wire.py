@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""VoltDB client wire protocol (voltdb-wire-protocol.md §1-§8): codecs, constants, frame readers.
+
+The codecs are compiled (engine/wire.pxi); this module re-exports them and adds the
+asyncio/stream helpers that need no per-byte work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from voltdb_py.engine import _engine
+from voltdb_py.errors import CodecError
+
+__all__ = [
+    "InvocationError", "split_frames", "decode_login", "encode_login", "encode_login_response",
+    "encode_login_failure", "decode_login_response", "decode_invocation", "encode_invocation",
+    "encode_response", "decode_response", "encode_volttable", "decode_volttable",
+    "FrameBuffer", "read_frame", "DEFAULT_MAX_FRAME_BYTES",
+]
+
+InvocationError = _engine.InvocationError
+split_frames = _engine.split_frames
+decode_login = _engine.decode_login
+encode_login = _engine.encode_login
+encode_login_response = _engine.encode_login_response
+encode_login_failure = _engine.encode_login_failure
+decode_login_response = _engine.decode_login_response
+decode_invocation = _engine.decode_invocation
+encode_invocation = _engine.encode_invocation
+encode_response = _engine.encode_response
+decode_response = _engine.decode_response
+encode_volttable = _engine.encode_volttable
+decode_volttable = _engine.decode_volttable
+
+DEFAULT_MAX_FRAME_BYTES = _engine.DEFAULT_MAX_FRAME_BYTES
+DIGEST_LENGTHS = _engine.DIGEST_LENGTHS
+HASH_SHA1 = _engine.HASH_SHA1
+HASH_SHA256 = _engine.HASH_SHA256
+
+# Wire type codes that voltdb_py.types.VoltType does not list (§7).
+T_DATE = _engine.T_DATE
+T_VOLTTABLE = _engine.T_VOLTTABLE
+T_BOOLEAN = _engine.T_BOOLEAN
+T_GEOGRAPHY_POINT = _engine.T_GEOGRAPHY_POINT
+T_GEOGRAPHY = _engine.T_GEOGRAPHY
+T_ARRAY = _engine.T_ARRAY
+
+# Invocation extension types (§4.1); decode_invocation names them in its dict.
+EXT_BATCH_TIMEOUT = _engine.EXT_BATCH_TIMEOUT
+EXT_ALL_PARTITION = _engine.EXT_ALL_PARTITION
+EXT_PARTITION_DESTINATION = _engine.EXT_PARTITION_DESTINATION
+EXT_BATCH_CALL = _engine.EXT_BATCH_CALL
+EXT_PRIORITY = _engine.EXT_PRIORITY
+EXT_REQUEST_TIMEOUT = _engine.EXT_REQUEST_TIMEOUT
+
+# Login failure codes (§3.2).
+LOGIN_OK = 0
+LOGIN_AUTH_FAILED = -1
+LOGIN_TOO_MANY_CONNECTIONS = 1
+LOGIN_TIMEOUT = 2
+LOGIN_PROTOCOL_VIOLATION = 3
+LOGIN_REJOINING = 4
+LOGIN_UNKNOWN_SERVICE = 5
+
+# Reserved client handles (§4.2).
+PING_HANDLE = (1 << 63) - 1
+ASYNC_TOPO_HANDLE = (1 << 63) - 2
+ASYNC_PROC_HANDLE = (1 << 63) - 3
+MAX_CALL_HANDLE = (1 << 63) - 65
+
+_LEN = struct.Struct(">i")
+
+
+class FrameBuffer:
+    """Accumulates received bytes and yields complete frame bodies (for asyncio.Protocol)."""
+
+    __slots__ = ("_buf", "max_frame_bytes")
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self._buf = bytearray()
+        self.max_frame_bytes = max_frame_bytes
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add data; return the bodies of the frames now complete (CodecError on a bad length)."""
+        buf = self._buf
+        if not buf:
+            frames, used = split_frames(data, self.max_frame_bytes)
+            if used < len(data):
+                buf += memoryview(data)[used:]
+            return frames
+        buf += data
+        frames, used = split_frames(buf, self.max_frame_bytes)
+        if used:
+            del buf[:used]
+        return frames
+
+    def pending(self) -> int:
+        """Return the number of buffered bytes of an incomplete frame."""
+        return len(self._buf)
+
+
+async def read_frame(reader: asyncio.StreamReader,
+                     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:
+    """Read one frame body from reader; CodecError on a bad length, IncompleteReadError at EOF."""
+    head = await reader.readexactly(4)
+    (n,) = _LEN.unpack(head)
+    if n <= 0 or n > max_frame_bytes:
+        raise CodecError(f"frame length {n} is outside 1..{max_frame_bytes}")
+    return await reader.readexactly(n)
