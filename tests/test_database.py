@@ -259,3 +259,15 @@ def test_scalar_and_table_returns(tmp_path):
         assert issubclass(VoltAbortException, Exception)
         assert VoltProcedure.EXPECT_ONE_ROW is not None
         assert d.call("@Ping").status == Status.SUCCESS
+
+
+def test_call_partition_runs_each_leg_in_its_partition(db):
+    keys = ok(db.call("@GetPartitionKeys", "STRING")).tables[0].rows
+    for pid, key in keys:
+        ok(db.call_partition(pid, "Put", key, None, pid))
+    for pid, key in keys:
+        assert ok(db.call_partition(pid, "Get", key)).tables[0].rows == [(None, pid)]
+        assert db.partition_for("KV", key) == pid
+    assert db.call_partition(0, "Total").status == Status.GRACEFUL_FAILURE
+    assert db.call_partition(99, "Get", "x").status == Status.GRACEFUL_FAILURE
+    assert db.call_partition(0, "Nope").status == Status.UNEXPECTED_FAILURE
