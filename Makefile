@@ -5,6 +5,7 @@ CC ?= cc
 .PHONY: build debug annotate test test-all bench csrc-check sdist-check clean
 
 build:
+	$(PYTHON) -m pip install -q 'setuptools>=77' wheel 'Cython>=3.0,<4'
 	$(PYTHON) -m pip install --no-build-isolation -e '.[test,bench]'
 
 debug:
