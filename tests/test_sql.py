@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Unit tests of the SQL layer per feature and per error, over ModelStore partitions."""
+"""Unit tests of the SQL layer per feature and per error, over ModelStore partitions and over
+the real engine (LMDB PartitionStores, build_table_schema schemas, the real hashinator)."""
 
 import decimal
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support.model import ModelCluster  # noqa: E402
+from support.model import CLUSTER_KINDS, make_cluster  # noqa: E402
 
 from voltdb_py.catalog.model import Catalog, Column, Index, Table, ViewDef  # noqa: E402
 from voltdb_py.errors import (  # noqa: E402
@@ -43,9 +44,23 @@ def catalog():
     return cat
 
 
+@pytest.fixture(params=CLUSTER_KINDS)
+def cluster(request):
+    """cluster(catalog, nparts) -> a model or engine cluster, closed after the test."""
+    made = []
+
+    def factory(cat, nparts=3):
+        c = make_cluster(request.param, cat, nparts)
+        made.append(c)
+        return c
+    yield factory
+    for c in made:
+        c.close()
+
+
 @pytest.fixture
-def db():
-    c = ModelCluster(catalog(), 3)
+def db(cluster):
+    c = cluster(catalog(), 3)
     for i in range(1, 11):
         c.run("INSERT INTO T (ID, NAME, QTY, PRICE) VALUES (?, ?, ?, ?)",
               [i, [None, "apple", "pear"][i % 3], i * 10, decimal.Decimal(i) / 4])
@@ -113,8 +128,8 @@ def test_where_operators(db):
     assert ids("SELECT ID FROM T WHERE PRICE > 2") == [9, 10]
 
 
-def test_like_escape():
-    c = ModelCluster(catalog(), 2)
+def test_like_escape(cluster):
+    c = cluster(catalog(), 2)
     for k, lab in enumerate(["50%", "50x", "a_b", "axb"]):
         c.run("INSERT INTO R VALUES (?, ?, ?)", [k, lab, None])
     assert sorted(r[0] for r in q(c, "SELECT LABEL FROM R WHERE LABEL LIKE '50!%' ESCAPE '!'")) == ["50%"]
@@ -260,8 +275,8 @@ def test_update_delete_truncate(db):
     assert q(db, "DELETE FROM R") == [(2,)]
 
 
-def test_insert_select():
-    c = ModelCluster(catalog(), 2)
+def test_insert_select(cluster):
+    c = cluster(catalog(), 2)
     for k in range(3):
         c.run("INSERT INTO R VALUES (?, ?, NULL)", [k, f"l{k}"])
     cat = c.catalog
@@ -326,14 +341,14 @@ def test_wrong_parameter_count_and_types(db):
         q(db, "SELECT ID FROM T LIMIT ?", -1)
 
 
-def test_with_ddl_compiled_catalog():
+def test_with_ddl_compiled_catalog(cluster):
     from voltdb_py.catalog.ddl import compile_ddl
     cat = compile_ddl(Catalog(), """
         CREATE TABLE E (ID INTEGER NOT NULL, G VARCHAR(4), Q INTEGER, AT TIMESTAMP DEFAULT NOW,
                         PRIMARY KEY (ID));
         PARTITION TABLE E ON COLUMN ID;
         CREATE VIEW VE (G, CNT, TOTAL) AS SELECT G, COUNT(*), SUM(Q) FROM E GROUP BY G;""")
-    c = ModelCluster(cat, 2)
+    c = cluster(cat, 2)
     for i in range(6):
         c.run("INSERT INTO E (ID, G, Q) VALUES (?, ?, ?)", [i, "ab"[i % 2], i])
     assert q(c, "SELECT AT FROM E WHERE ID = 1") == [(c.now,)]

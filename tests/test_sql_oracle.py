@@ -1,15 +1,17 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Random SELECTs over rows spread across ModelStore partitions, compared with sqlite3."""
+"""Random SELECTs over rows spread across partitions (ModelStore and the real engine), compared
+with sqlite3."""
 
 import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support.model import ModelCluster  # noqa: E402
+from support.model import CLUSTER_KINDS, make_cluster  # noqa: E402
 
 from voltdb_py.catalog.model import Catalog, Column, Index, Table  # noqa: E402
 from voltdb_py.sql import plan_statement  # noqa: E402
@@ -104,12 +106,17 @@ def _norm_rows(rows):
     return [tuple(_norm(v) for v in r) for r in rows]
 
 
+@pytest.mark.parametrize("kind", CLUSTER_KINDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(t_rows, r_rows, queries(), st.integers(1, 4))
-def test_select_matches_sqlite(trows, rrows, q, nparts):
+def test_select_matches_sqlite(kind, trows, rrows, q, nparts):
+    with make_cluster(kind, make_catalog(), nparts) as cluster:
+        _check_select(cluster, trows, rrows, q)
+
+
+def _check_select(cluster, trows, rrows, q):
     ours_sql, lite_sql, keys, limited = q
-    cat = make_catalog()
-    cluster = ModelCluster(cat, nparts)
+    cat = cluster.catalog
     for r in trows:
         cluster.run("INSERT INTO T VALUES (?, ?, ?, ?)", list(r))
     for r in rrows:
@@ -136,15 +143,16 @@ def test_select_matches_sqlite(trows, rrows, q, nparts):
             assert Counter(got) == Counter(expected), ours_sql
 
 
+@pytest.mark.parametrize("kind", CLUSTER_KINDS)
 @settings(max_examples=60, deadline=None)
 @given(t_rows, st.integers(-50, 50), st.integers(1, 4))
-def test_single_partition_lookup_matches_sqlite(trows, key, nparts):
+def test_single_partition_lookup_matches_sqlite(kind, trows, key, nparts):
     cat = make_catalog()
-    cluster = ModelCluster(cat, nparts)
-    for r in trows:
-        cluster.run("INSERT INTO T VALUES (?, ?, ?, ?)", list(r))
-    stmt = plan_statement(cat, "SELECT ID, A, B FROM T WHERE ID = ?")
-    assert stmt.partitioning == ("single", "T", "ID", ("param", 0))
-    got = cluster.run(stmt, [key]).rows
-    expected = [(i, a, b) for i, a, b, _f in trows if i == key]
-    assert got == expected
+    with make_cluster(kind, cat, nparts) as cluster:
+        for r in trows:
+            cluster.run("INSERT INTO T VALUES (?, ?, ?, ?)", list(r))
+        stmt = plan_statement(cat, "SELECT ID, A, B FROM T WHERE ID = ?")
+        assert stmt.partitioning == ("single", "T", "ID", ("param", 0))
+        got = cluster.run(stmt, [key]).rows
+        expected = [(i, a, b) for i, a, b, _f in trows if i == key]
+        assert got == expected

@@ -4,10 +4,11 @@
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support.model import ModelCluster  # noqa: E402
+from support.model import CLUSTER_KINDS, make_cluster  # noqa: E402
 
 from voltdb_py.catalog.model import Catalog, Column, Index, Table, ViewDef  # noqa: E402
 from voltdb_py.errors import ConstraintError  # noqa: E402
@@ -77,12 +78,13 @@ def check_views(c):
         src = c.catalog.tables[v.view.source]
         stores = c.stores if src.partitioned else [c.rep]
         for store in stores:
-            rows = store.all_rows(c.schema_for(src))
+            rows = c.store_rows(store, c.schema_for(src))
             if v.view.where:
                 rows = [r for r in rows if r[3] is not None and r[3] > 0 and r[4] is not None]
-            got = set(store.all_rows(c.schema_for(v)))
+            vrows = c.store_rows(store, c.schema_for(v))
+            got = set(vrows)
             exp = expected(rows, [colpos[g] for g in v.view.group_by], v.view.aggregates, colpos)
-            assert len(got) == len(store.all_rows(c.schema_for(v))), v.name
+            assert len(got) == len(vrows), v.name
             assert got == exp, (v.name, got, exp)
 
 
@@ -127,18 +129,28 @@ def apply(c, table, op):
         pass
 
 
+@pytest.mark.parametrize("kind", CLUSTER_KINDS)
 @settings(max_examples=120, deadline=None)
 @given(ops, st.integers(1, 3))
-def test_views_equal_group_by_after_random_writes(seq, nparts):
-    c = ModelCluster(catalog(), nparts)
-    for op in seq:
-        apply(c, "T", op)
-        apply(c, "R", op)
-        check_views(c)
+def test_views_equal_group_by_after_random_writes(kind, seq, nparts):
+    with make_cluster(kind, catalog(), nparts) as c:
+        for op in seq:
+            apply(c, "T", op)
+            apply(c, "R", op)
+            check_views(c)
 
 
-def test_view_row_removed_when_group_empties():
-    c = ModelCluster(catalog(), 1)
+@pytest.fixture(params=CLUSTER_KINDS)
+def kind(request):
+    return request.param
+
+
+def test_view_row_removed_when_group_empties(kind):
+    with make_cluster(kind, catalog(), 1) as c:
+        _group_empties(c)
+
+
+def _group_empties(c):
     c.run("INSERT INTO T VALUES (1, 'a', 1, 5, 'x')")
     c.run("INSERT INTO T VALUES (2, 'a', 1, 9, 'y')")
     vg = c.catalog.tables["VG"]
@@ -152,16 +164,20 @@ def test_view_row_removed_when_group_empties():
     assert vg.view.source == "T"
 
 
-def test_streaming_hooks():
-    c = ModelCluster(catalog(), 1)
+def test_streaming_hooks(kind):
+    with make_cluster(kind, catalog(), 1) as c:
+        _streaming_hooks(c)
+
+
+def _streaming_hooks(c):
     ctx = c.ctx(0)
     schema = c.schema_for(c.catalog.tables["T"])
     r1 = (1, "a", 2, 3, "s")
-    rk = c.stores[0].insert(None, schema, r1)     # as import_chunk would
+    rk = c.stores[0].insert(c.txn, schema, r1)     # as import_chunk would
     maintain_views_on_insert(ctx, 1, r1)
     check_views(c)
     assert c.rows("VG") == [("a", 1, 1, 3, 3, 3, "s", "s")]
-    c.stores[0].delete(None, schema, rk)           # as delete_range would
+    c.stores[0].delete(c.txn, schema, rk)           # as delete_range would
     maintain_views_on_delete(ctx, 1, r1)
     check_views(c)
     assert c.rows("VG") == []

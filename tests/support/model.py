@@ -109,13 +109,20 @@ class ModelStore:
             raise SQLError(f"{schema.name} has no primary key")
         return self._rows(schema).get(repr(tuple(pk_values)).encode())
 
+    def get_key(self, txn, schema, pk_values):
+        if schema.primary_key is None:
+            raise SQLError(f"{schema.name} has no primary key")
+        rk = repr(tuple(pk_values)).encode()
+        row = self._rows(schema).get(rk)
+        return None if row is None else (rk, row)
+
     def get_by_rowkey(self, txn, schema, rowkey):
         return self._rows(schema).get(rowkey)
 
     def update(self, txn, schema, rowkey, new_row):
         rows = self._rows(schema)
         if rowkey not in rows:
-            raise SQLError("update of a missing row")
+            return None                       # as the engine: nothing written
         new_row = schema.validate(new_row)
         self._check_unique(schema, new_row, ignore_key=rowkey)
         if schema.primary_key is not None:
@@ -127,7 +134,7 @@ class ModelStore:
         return newkey
 
     def delete(self, txn, schema, rowkey):
-        return self._rows(schema).pop(rowkey)
+        return self._rows(schema).pop(rowkey, None)
 
     def scan(self, txn, schema):
         rows = self._rows(schema)
@@ -192,6 +199,22 @@ class ModelCluster:
         self.rep = ModelStore(-1)
         self._schemas: dict = {}
         self.now = 1_600_000_000_000_000
+        self.txn = None
+
+    kind = "model"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        pass
+
+    def store_rows(self, store, schema) -> list[tuple]:
+        """All rows of one table in one store."""
+        return [row for _rk, row in store.scan(self.txn, schema)]
 
     def schema_for(self, table):
         s = self._schemas.get(table.name)
@@ -205,7 +228,7 @@ class ModelCluster:
 
     def ctx(self, pid: int):
         from voltdb_py.sql.context import ExecutionContext
-        return ExecutionContext(None, self.stores[pid], self.rep, self.schema_for, self.catalog,
+        return ExecutionContext(self.txn, self.stores[pid], self.rep, self.schema_for, self.catalog,
                                 partition_id=pid, partition_for=self.partition_for,
                                 txn_id=1, txn_timestamp_us=self.now)
 
@@ -231,5 +254,78 @@ class ModelCluster:
         stores = self.stores if src.partitioned else [self.rep]
         out = []
         for s in stores:
-            out.extend(s.all_rows(schema))
+            out.extend(self.store_rows(s, schema))
         return out
+
+
+class EngineCluster(ModelCluster):
+    """The same interface over the REAL engine: a ``voltdb_py.storage.Storage`` in a fresh
+    temporary directory, one ``_engine.PartitionStore`` per partition plus the replicated
+    store, ``build_table_schema`` schemas and the real hashinator (VoltDB's default ring).
+
+    Everything runs in one long LMDB write transaction (``self.txn``), like the model which
+    has no rollback either; ``close()`` aborts it and removes the directory.
+    """
+
+    kind = "engine"
+
+    def __init__(self, catalog, nparts: int = 3, directory=None):
+        import shutil
+        import tempfile
+
+        from voltdb_py.engine import _engine
+        from voltdb_py.hashinator import make_hashinator
+        from voltdb_py.storage import Storage
+        self.catalog = catalog
+        self.nparts = nparts
+        self.now = 1_600_000_000_000_000
+        self._schemas = {}
+        self._own_dir = directory is None
+        self.directory = tempfile.mkdtemp(prefix="vdb-sql-") if directory is None else str(directory)
+        self._rmtree = shutil.rmtree
+        self.storage = Storage.open(self.directory, sync="none", map_size_bytes=1 << 30)
+        # every named DB handle before the transaction that uses them (LMDB's rule)
+        self.stores = [_engine.PartitionStore(p, self.storage.db(f"p{p}")) for p in range(nparts)]
+        self.rep = _engine.PartitionStore(-1, self.storage.db("rep"))
+        self.hashinator = make_hashinator(nparts)
+        self.txn = self.storage.begin(write=True)
+
+    def schema_for(self, table):
+        s = self._schemas.get(table.name)
+        if s is None:
+            from voltdb_py.catalog.runtime import build_table_schema
+            s = self._schemas[table.name] = build_table_schema(table)
+        return s
+
+    def partition_for(self, table_name, value):
+        if value is None:
+            return 0
+        t = self.catalog.tables[table_name.upper()]
+        return self.hashinator.partition_for_value(int(t.column(t.partition_column).vtype), value)
+
+    def close(self):
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
+        if not self.storage.closed:
+            self.storage.close()
+        if self._own_dir:
+            self._rmtree(self.directory, ignore_errors=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+CLUSTER_KINDS = ("model", "engine")
+
+
+def make_cluster(kind: str, catalog, nparts: int = 3):
+    """A ModelCluster ("model") or an EngineCluster ("engine"); use as a context manager."""
+    if kind == "model":
+        return ModelCluster(catalog, nparts)
+    if kind == "engine":
+        return EngineCluster(catalog, nparts)
+    raise ValueError(f"unknown cluster kind {kind!r}")

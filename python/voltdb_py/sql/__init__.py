@@ -12,6 +12,13 @@ API:
   through it and maintain materialized views.
 - ``maintain_views_on_insert/..._on_delete(ctx, table_id, row)`` (sql/views.py).
 - ``explain(stmt) -> str`` (sql/explain.py).
+
+A SELECT reading a view of a partitioned table not grouped by its partition column is a
+``PartialViewSelect``: fragments ship the view's partial rows, ``merge`` re-aggregates them
+(COUNT/SUM summed, MIN/MAX of MIN/MAX) before the rest of the plan, so a multi-partition
+read sees one row per group; one fragment (single-partition) sees its own partition's rows.
+Stores are used through the PartitionStore API of docs/internals.md plus ``get_key(txn,
+schema, pk_values) -> (rowkey, row) | None`` (used when present).
 """
 
 from voltdb_py.sql.context import ExecutionContext

@@ -20,7 +20,9 @@ partition_for=None, txn_id=0, txn_timestamp_us=0)``
 
 Every write of the SQL layer goes through ``insert_row``, ``update_row``, ``delete_row``
 and ``truncate``, which call the store and then maintain every materialized view whose
-source is the table (views live in the same store as their source).
+source is the table (views live in the same store as their source). Those go through a
+:class:`TableWriter` (the table's store side and its views' maintenance info, built once per
+catalog and table): statements build theirs at plan time, the context caches its own.
 """
 
 from __future__ import annotations
@@ -30,8 +32,72 @@ from typing import Any, Callable
 from voltdb_py.errors import SQLError
 
 
+def stored_partitioned(catalog, table) -> bool:
+    """Whether the rows of table (a view: of its source) live in the partition stores."""
+    if table.view is not None:
+        src = catalog.tables.get(table.view.source.upper())
+        if src is not None:
+            return bool(src.partitioned)
+    return bool(table.partitioned)
+
+
+class TableWriter:
+    """Writes of one table through a context, with maintenance of the table's views.
+
+    Built from a catalog and a table (plan time); ``views`` holds one views._ViewInfo per
+    materialized view whose source is the table.
+    """
+
+    __slots__ = ("table", "name", "partitioned", "views")
+
+    def __init__(self, catalog, table):
+        from voltdb_py.sql.views import ViewInfo
+        self.table = table
+        self.name = table.name
+        self.partitioned = stored_partitioned(catalog, table)
+        self.views = [ViewInfo(catalog, t) for t in catalog.tables.values()
+                      if t.view is not None and t.view.source.upper() == table.name]
+
+    def store(self, ctx):
+        store = ctx.store if self.partitioned else ctx.rep_store
+        if store is None:
+            raise SQLError(f"no store for table {self.name} in this context")
+        return store
+
+    def insert(self, ctx, row):
+        rk = self.store(ctx).insert(ctx.txn, ctx.schema_of(self.table), row)
+        for vi in self.views:
+            vi.insert(ctx, row)
+        return rk
+
+    def update(self, ctx, rowkey, old, new):
+        rk = self.store(ctx).update(ctx.txn, ctx.schema_of(self.table), rowkey, new)
+        for vi in self.views:
+            vi.update(ctx, old, new)
+        return rk
+
+    def delete(self, ctx, rowkey, old=None):
+        gone = self.store(ctx).delete(ctx.txn, ctx.schema_of(self.table), rowkey)
+        if old is None:
+            old = gone
+        if old is not None:
+            for vi in self.views:
+                vi.delete(ctx, old)
+        return gone
+
+    def truncate(self, ctx):
+        n = self.store(ctx).truncate(ctx.txn, ctx.schema_of(self.table))
+        for vi in self.views:
+            vi.store(ctx).truncate(ctx.txn, ctx.schema_of(vi.view))
+        return n
+
+
 class ExecutionContext:
     """What a fragment needs: transaction, stores, schemas, partition, timestamp."""
+
+    __slots__ = ("txn", "store", "rep_store", "schema_for", "catalog", "partition_id",
+                 "_partition_for", "txn_id", "txn_timestamp_us", "_schemas", "_views",
+                 "_writers", "_view_info", "__dict__")
 
     def __init__(self, txn: Any, store: Any, rep_store: Any, schema_for: Callable, catalog: Any,
                  partition_id: int = 0, partition_for: Callable | None = None,
@@ -47,6 +113,8 @@ class ExecutionContext:
         self.txn_timestamp_us = txn_timestamp_us
         self._schemas: dict[str, Any] = {}
         self._views: dict[str, list] = {}
+        self._writers: dict[str, TableWriter] = {}
+        self._view_info: dict[str, Any] = {}
 
     # lookups ------------------------------------------------------------------------
     def table(self, name: str):
@@ -60,6 +128,13 @@ class ExecutionContext:
         s = self._schemas.get(key)
         if s is None:
             s = self._schemas[key] = self.schema_for(self.table(key))
+        return s
+
+    def schema_of(self, table):
+        """The schema of a catalog Table object (no lookup by name in the catalog)."""
+        s = self._schemas.get(table.name)
+        if s is None:
+            s = self._schemas[table.name] = self.schema_for(table)
         return s
 
     def store_for(self, name: str):
@@ -85,32 +160,22 @@ class ExecutionContext:
                                     if t.view is not None and t.view.source.upper() == key]
         return v
 
+    def writer(self, name: str) -> TableWriter:
+        key = name.upper()
+        w = self._writers.get(key)
+        if w is None:
+            w = self._writers[key] = TableWriter(self.catalog, self.table(key))
+        return w
+
     # writes (with view maintenance) -------------------------------------------------
     def insert_row(self, table: str, row: tuple):
-        from voltdb_py.sql.views import view_insert
-        rk = self.store_for(table).insert(self.txn, self.schema(table), row)
-        for v in self.views_of(table):
-            view_insert(self, v, row)
-        return rk
+        return self.writer(table).insert(self, row)
 
     def update_row(self, table: str, rowkey, old: tuple, new: tuple):
-        from voltdb_py.sql.views import view_update
-        rk = self.store_for(table).update(self.txn, self.schema(table), rowkey, new)
-        for v in self.views_of(table):
-            view_update(self, v, old, new)
-        return rk
+        return self.writer(table).update(self, rowkey, old, new)
 
     def delete_row(self, table: str, rowkey, old: tuple | None = None):
-        from voltdb_py.sql.views import view_delete
-        gone = self.store_for(table).delete(self.txn, self.schema(table), rowkey)
-        if old is None:
-            old = gone
-        for v in self.views_of(table):
-            view_delete(self, v, old)
-        return gone
+        return self.writer(table).delete(self, rowkey, old)
 
     def truncate(self, table: str) -> int:
-        n = self.store_for(table).truncate(self.txn, self.schema(table))
-        for v in self.views_of(table):
-            self.store_for(v.name).truncate(self.txn, self.schema(v.name))
-        return n
+        return self.writer(table).truncate(self)

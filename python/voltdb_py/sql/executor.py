@@ -21,6 +21,7 @@ from typing import Any
 
 from voltdb_py.errors import ConstraintError, MispartitionedError, SQLError, VoltError
 from voltdb_py.sql.expressions import Env, sort_key
+from voltdb_py.sql.views import column_coercer, passthrough
 from voltdb_py.types import Column as RColumn, VoltTable, VoltType, coerce, decimal_value
 
 MODIFIED = [RColumn("modified_tuples", VoltType.BIGINT)]
@@ -34,6 +35,9 @@ class AccessPath:
     lo: Any                        # (CExpr, inclusive) on the next key column, or None
     hi: Any
     cols: list                     # key column positions in the table
+    used: list = field(default_factory=list)   # conjunct indexes a "pk" path fully answers
+    partitioned: bool = True       # rows in the partition store (else the replicated one)
+    mem: int = -1                  # "mem" paths: index of the shipped rows (partial views)
 
 
 class _NoRows(Exception):
@@ -63,8 +67,12 @@ def _index_id(schema, cols):
 def access(ctx, src, path, prefix, env):
     """Iterate (rowkey, row) of one source, narrowed by path (filters re-checked later)."""
     t = src.table
-    store = ctx.store_for(t.name)
-    schema = ctx.schema(t.name)
+    if path.kind == "mem":
+        return iter(ctx.mem[path.mem])
+    store = ctx.store if path.partitioned else ctx.rep_store
+    if store is None:
+        raise SQLError(f"no store for table {t.name} in this context")
+    schema = ctx.schema_of(t)
     try:
         if path.kind == "pk":
             key = [_key_value(t.columns[c], ce.fn(prefix, env)) for c, ce in zip(path.cols, path.eq)]
@@ -97,13 +105,13 @@ def _coerce_params(stmt, params):
     if len(params) != stmt.param_count:
         raise SQLError(f"statement {stmt.sql!r} expects {stmt.param_count} parameter(s), "
                        f"got {len(params)}")
-    out = []
-    for i, (v, spec) in enumerate(zip(params, stmt.param_coerce)):
-        if spec is not None and v is not None:
-            vt, size = spec
-            v = coerce(vt, v, size, False, what=f"parameter {i + 1}")
-        out.append(v)
-    return out
+    checks = stmt._pchecks
+    for i, v in enumerate(params):
+        if v is not None:
+            spec, check = checks[i]
+            if spec is not None and (check is None or not check(v)):
+                params[i] = coerce(spec[0], v, spec[1], False, what=f"parameter {i + 1}")
+    return params
 
 
 def _env(stmt, ctx, params):
@@ -151,9 +159,17 @@ class Statement:
     partitioning: tuple = ("multi",)
     result_columns: list = []
 
+    _pchecks: list = []
+
     def __init__(self, **kw):
         for k, v in kw.items():
             setattr(self, k, v)
+
+    def prepare(self, catalog):
+        """Plan-time precomputation (called by the planner once parameters are typed)."""
+        self.catalog = catalog
+        self._pchecks = [(spec, None if spec is None else passthrough(spec[0], spec[1]))
+                         for spec in self.param_coerce]
 
     @property
     def is_single_partition(self) -> bool:
@@ -182,7 +198,101 @@ class Statement:
 
 # ------------------------------------------------------------------------------ SELECT
 
+_EMPTY_ROWS = ("rows", [], None, None)
+
+
 class SelectStatement(Statement):
+    _point = None
+    _simple = False
+    rest_filters = None
+    out_cols = None
+
+    def prepare(self, catalog):
+        super().prepare(catalog)
+        self._simple = (self.group_plan is None and not self.distinct and not self.sort
+                        and self.limit is None and self.offset is None)
+        self._point = None
+        if self._simple and len(self.sources) == 1 and self.paths[0].kind == "pk" \
+                and self.rest_filters is not None:
+            self._point = self._plan_point()
+
+    def _plan_point(self):
+        """Precompute the primary-key point lookup: (key spec, table, partitioned, getter)."""
+        path = self.paths[0]
+        t = self.sources[0].table
+        keyspec = []
+        nparams = 0
+        for c, ce in zip(path.cols, path.eq):
+            col = t.columns[c]
+            kchk = passthrough(col.vtype)
+            if kchk is None:
+                return None
+            if ce.param is not None:
+                spec, pchk = self._pchecks[ce.param]
+                if spec is not None and pchk is None:
+                    return None
+                chk = kchk if spec is None else (lambda v, a=kchk, b=pchk: a(v) and b(v))
+                keyspec.append((ce.param, None, chk))
+                nparams += 1
+            elif ce.const:
+                try:
+                    v = ce.value()
+                    v = None if v is None else coerce(col.vtype, v, 0, False)
+                except VoltError:
+                    return None
+                keyspec.append((-1, v, None))
+            else:
+                return None
+        if nparams != self.param_count:
+            return None
+        getter = None
+        if self.out_cols is not None:
+            cols = list(self.out_cols)
+            if len(cols) == 1:
+                c0 = cols[0]
+                getter = lambda row: (row[c0],)                 # noqa: E731
+            else:
+                import operator
+                getter = operator.itemgetter(*cols)
+        return keyspec, t, self.paths[0].partitioned, getter
+
+    def _run_point(self, ctx, params):
+        """The point lookup without per-row machinery; None: use the general path."""
+        keyspec, table, part, getter = self._point
+        if len(params) != self.param_count:
+            return None
+        key = []
+        missing = False
+        for pi, const, chk in keyspec:
+            if pi < 0:
+                v = const
+            else:
+                v = params[pi]
+                if v is not None and not chk(v):
+                    return None
+            if v is None:
+                missing = True
+            key.append(v)
+        if missing:
+            return _EMPTY_ROWS[0], [], None, None
+        store = ctx.store if part else ctx.rep_store
+        if store is None:
+            return None
+        row = store.get(ctx.txn, ctx.schema_of(table), key)
+        if row is None:
+            return "rows", [], None, None
+        env = None
+        rest = self.rest_filters
+        if rest:
+            env = Env(list(params), ctx.txn_timestamp_us)
+            for f in rest:
+                if f(row, env) is not True:
+                    return "rows", [], None, None
+        if getter is not None:
+            return "rows", [getter(row)], None, None
+        if env is None:
+            env = Env(list(params), ctx.txn_timestamp_us)
+        return "rows", [tuple([f(row, env) for f in self.outputs])], None, None
 
     def _rows(self, ctx, env):
         sources = self.sources
@@ -210,6 +320,10 @@ class SelectStatement(Statement):
         yield from level(0, ())
 
     def run_fragment(self, ctx, params=()):
+        if self._point is not None:
+            res = self._run_point(ctx, params)
+            if res is not None:
+                return res
         env = _env(self, ctx, params)
         limit = _limit_value(self.limit, env)
         offset = _limit_value(self.offset, env)
@@ -236,6 +350,15 @@ class SelectStatement(Statement):
         return ("groups", groups, limit, offset)
 
     def merge(self, results):
+        if self._simple:
+            if type(results) is not list:
+                results = list(results)
+            if len(results) == 1:
+                return VoltTable(list(self.result_columns), results[0][1])
+            rows = []
+            for res in results:
+                rows.extend(res[1])
+            return VoltTable(list(self.result_columns), rows)
         results = list(results)
         limit = offset = None
         if results:
@@ -278,6 +401,55 @@ class SelectStatement(Statement):
         if any(len(r) != n for r in rows):
             rows = [r[:n] for r in rows]
         return VoltTable(list(self.result_columns), rows)
+
+
+class _MemContext:
+    """What the coordinator part of a PartialViewSelect runs against: shipped rows."""
+
+    __slots__ = ("mem", "txn_timestamp_us")
+
+    def __init__(self, mem, now):
+        self.mem = mem
+        self.txn_timestamp_us = now
+
+
+class PartialViewSelect(Statement):
+    """A SELECT reading a view whose groups are split over partitions (see
+    planner._partial_view_select). Fragment result: ``("mv", [rows per source], params,
+    now)``; merge re-aggregates the partial groups and runs ``inner`` over the merged rows."""
+
+    def prepare(self, catalog):
+        super().prepare(catalog)
+
+    def run_fragment(self, ctx, params=()):
+        env = _env(self, ctx, params)
+        out = []
+        for single, path, fns, _vi, _part in self.frags:
+            rows = []
+            for _rk, row in access(ctx, single, path, (), env):
+                for f in fns:
+                    if f(row, env) is not True:
+                        break
+                else:
+                    rows.append(row)
+            out.append(rows)
+        return ("mv", out, env.params, env.now)
+
+    def merge(self, results):
+        results = list(results)
+        params = results[0][2] if results else [None] * self.param_count
+        now = results[0][3] if results else 0
+        mem = []
+        for i, (_single, _path, _fns, vi, part) in enumerate(self.frags):
+            if vi is not None:
+                rows = vi.merge_rows([r[1][i] for r in results])
+            elif part:
+                rows = [row for r in results for row in r[1][i]]
+            else:
+                rows = results[0][1][i] if results else []
+            mem.append([(None, row) for row in rows])
+        inner = self.inner
+        return inner.merge([inner.run_fragment(_MemContext(mem, now), params)])
 
 
 def _agg_init(a):
@@ -385,9 +557,10 @@ def _agg_final(a, st):
 # ------------------------------------------------------------------------------ DML
 
 def _check_partition(stmt, ctx, table, row):
-    if not table.partitioned or table.partition_column is None:
+    pos = stmt._part_pos
+    if pos is None:
         return True
-    v = row[table.column_index(table.partition_column)]
+    v = row[pos]
     owner = ctx.partition_for(table.name, v)
     if owner == ctx.partition_id:
         return True
@@ -398,11 +571,15 @@ def _check_partition(stmt, ctx, table, row):
     return False
 
 
-def _pk_rowkey(ctx, table, pk_values):
+def _pk_rowkey(ctx, writer, pk, pk_values):
     """(rowkey, row) of the row with these primary-key values, or (None, None)."""
-    schema = ctx.schema(table.name)
-    store = ctx.store_for(table.name)
-    pk = [table.column_index(n) for n in table.primary_key]
+    table = writer.table
+    schema = ctx.schema_of(table)
+    store = writer.store(ctx)
+    get_key = getattr(store, "get_key", None)
+    if get_key is not None:
+        hit = get_key(ctx.txn, schema, pk_values)
+        return (None, None) if hit is None else hit
     if store.get(ctx.txn, schema, list(pk_values)) is None:
         return None, None
     ix = _index_id(schema, pk)
@@ -414,25 +591,6 @@ def _pk_rowkey(ctx, table, pk_values):
     return None, None
 
 
-def _make_row(table, cols, values, now=None):
-    """Full row from given column positions/values (coerced), defaults elsewhere."""
-    row = []
-    given = dict(zip(cols, values))
-    for i, c in enumerate(table.columns):
-        if i in given:
-            v = coerce(c.vtype, given[i], c.size, c.in_bytes, what=f"value for column {c.name}")
-        elif getattr(c, "default_now", False):
-            v = now
-        else:
-            v = c.default if c.has_default else None
-        if v is None and not c.nullable:
-            why = "" if i in given else " (no value and no default)"
-            raise ConstraintError(f"CONSTRAINT VIOLATION: column {c.name} of {table.name} "
-                                  f"is NOT NULL{why}")
-        row.append(v)
-    return tuple(row)
-
-
 class _DMLMerge:
     def merge(self, results):
         total = 0
@@ -441,8 +599,91 @@ class _DMLMerge:
         return VoltTable(list(MODIFIED), [(total,)])
 
 
-class InsertStatement(_DMLMerge, Statement):
+class _Writes(_DMLMerge, Statement):
+    """DML statements: the written table's writer and column facts, made at plan time."""
+
     result_columns = MODIFIED
+
+    def prepare(self, catalog):
+        super().prepare(catalog)
+        from voltdb_py.sql.context import TableWriter
+        t = self.table
+        self._writer = TableWriter(catalog, t)
+        self._part_pos = (t.column_index(t.partition_column)
+                          if t.partitioned and t.partition_column is not None else None)
+        self._coercers = [column_coercer(c, f"value for column {c.name}") for c in t.columns]
+
+    def writer(self, ctx):
+        if ctx.catalog is self.catalog:
+            return self._writer
+        return ctx.writer(self.table.name)
+
+
+class InsertStatement(_Writes):
+    _fast = None
+
+    def prepare(self, catalog):
+        super().prepare(catalog)
+        t = self.table
+        self._pk = [t.column_index(c) for c in t.primary_key] if t.primary_key else None
+        self._fast = self._plan_fast()
+
+    def _plan_fast(self):
+        """Per column: (param index, None) / (-1, constant) / (-2, None) for NOW, with the
+        cheap check that the value needs no coercion; None when not possible."""
+        specs = getattr(self, "value_specs", None)
+        if self.select is not None or specs is None:
+            return None
+        given = dict(zip(self.cols, specs))
+        out = []
+        nparams = 0
+        for i, c in enumerate(self.table.columns):
+            if i in given:
+                spec = given[i]
+                if spec is None:
+                    return None
+                kind, v = spec
+                if kind == "param":
+                    pspec, pchk = self._pchecks[v]
+                    cchk = passthrough(c.vtype, c.size, c.in_bytes)
+                    if cchk is None or (pspec is not None and pchk is None):
+                        return None
+                    chk = cchk if pspec is None else (lambda x, a=cchk, b=pchk: a(x) and b(x))
+                    out.append((v, None, chk, c.nullable))
+                    nparams += 1
+                    continue
+                try:
+                    v = coerce(c.vtype, v, c.size, c.in_bytes)
+                except VoltError:
+                    return None
+            elif getattr(c, "default_now", False):
+                out.append((-2, None, None, c.nullable))
+                continue
+            else:
+                v = c.default if c.has_default else None
+            if v is None and not c.nullable:
+                return None
+            out.append((-1, v, None, True))
+        if nparams != self.param_count:
+            return None
+        return out
+
+    def _fast_row(self, ctx, params):
+        if len(params) != self.param_count:
+            return None
+        row = []
+        for pi, v, chk, nullable in self._fast:
+            if pi >= 0:
+                v = params[pi]
+                if v is None:
+                    if not nullable:
+                        return None
+                elif not chk(v):
+                    return None
+            elif pi == -2:
+                v = ctx.txn_timestamp_us
+            row.append(v)
+        return tuple(row)
 
     def _rows_to_write(self, ctx, env):
         if self.select is not None:
@@ -453,36 +694,60 @@ class InsertStatement(_DMLMerge, Statement):
         else:
             yield tuple(f((), env) for f in self.values)
 
-    def run_fragment(self, ctx, params=()):
-        env = _env(self, ctx, params)
+    def _make_row(self, vals, now):
+        """Full row from the given column values (coerced), defaults elsewhere."""
         t = self.table
+        row = []
+        given = dict(zip(self.cols, vals))
+        coercers = self._coercers
+        for i, c in enumerate(t.columns):
+            if i in given:
+                v = coercers[i](given[i])
+            elif getattr(c, "default_now", False):
+                v = now
+            else:
+                v = c.default if c.has_default else None
+            if v is None and not c.nullable:
+                why = "" if i in given else " (no value and no default)"
+                raise ConstraintError(f"CONSTRAINT VIOLATION: column {c.name} of {t.name} "
+                                      f"is NOT NULL{why}")
+            row.append(v)
+        return tuple(row)
+
+    def _write(self, ctx, w, row):
+        if self._part_pos is not None and not _check_partition(self, ctx, self.table, row):
+            return 0
+        if self.kind == "upsert":
+            pk = self._pk
+            rk, old = _pk_rowkey(ctx, w, pk, tuple([row[i] for i in pk]))
+            if old is not None:
+                if self.explicit_cols:
+                    new = list(old)
+                    for ci in self.cols:
+                        new[ci] = row[ci]
+                    new = tuple(new)
+                else:
+                    new = row
+                w.update(ctx, rk, old, new)
+                return 1
+        w.insert(ctx, row)
+        return 1
+
+    def run_fragment(self, ctx, params=()):
+        if self._fast is not None:
+            row = self._fast_row(ctx, params)
+            if row is not None:
+                return "count", self._write(ctx, self.writer(ctx), row)
+        env = _env(self, ctx, params)
+        w = self.writer(ctx)
         n = 0
         rows = list(self._rows_to_write(ctx, env))
         for vals in rows:
-            row = _make_row(t, self.cols, vals, env.now)
-            if not _check_partition(self, ctx, t, row):
-                continue
-            if self.kind == "upsert":
-                pk = [t.column_index(c) for c in t.primary_key]
-                rk, old = _pk_rowkey(ctx, t, [row[i] for i in pk])
-                if old is not None:
-                    if self.explicit_cols:
-                        new = list(old)
-                        for ci in self.cols:
-                            new[ci] = row[ci]
-                        new = tuple(new)
-                    else:
-                        new = row
-                    ctx.update_row(t.name, rk, old, new)
-                    n += 1
-                    continue
-            ctx.insert_row(t.name, row)
-            n += 1
+            n += self._write(ctx, w, self._make_row(vals, env.now))
         return ("count", n)
 
 
-class _Targeted(_DMLMerge, Statement):
-    result_columns = MODIFIED
+class _Targeted(_Writes):
 
     def _matches(self, ctx, env):
         src = self.sources[0]
@@ -498,19 +763,21 @@ class UpdateStatement(_Targeted):
     def run_fragment(self, ctx, params=()):
         env = _env(self, ctx, params)
         t = self.table
+        w = self.writer(ctx)
+        coercers = self._coercers
         hits = self._matches(ctx, env)
         n = 0
         for rk, old in hits:
             new = list(old)
             for ci, fn in self.sets:
-                c = t.columns[ci]
-                v = coerce(c.vtype, fn(old, env), c.size, c.in_bytes, what=f"value for column {c.name}")
-                if v is None and not c.nullable:
-                    raise ConstraintError(f"CONSTRAINT VIOLATION: column {c.name} of {t.name} is NOT NULL")
+                v = coercers[ci](fn(old, env))
+                if v is None and not t.columns[ci].nullable:
+                    raise ConstraintError(f"CONSTRAINT VIOLATION: column {t.columns[ci].name} of "
+                                          f"{t.name} is NOT NULL")
                 new[ci] = v
             new = tuple(new)
             if new != old:
-                ctx.update_row(t.name, rk, old, new)
+                w.update(ctx, rk, old, new)
             n += 1
         return ("count", n)
 
@@ -519,14 +786,14 @@ class DeleteStatement(_Targeted):
     def run_fragment(self, ctx, params=()):
         env = _env(self, ctx, params)
         hits = self._matches(ctx, env)
+        w = self.writer(ctx)
         for rk, old in hits:
-            ctx.delete_row(self.table.name, rk, old)
+            w.delete(ctx, rk, old)
         return ("count", len(hits))
 
 
-class TruncateStatement(_DMLMerge, Statement):
-    result_columns = MODIFIED
+class TruncateStatement(_Writes):
 
     def run_fragment(self, ctx, params=()):
         _env(self, ctx, params)
-        return ("count", ctx.truncate(self.table.name))
+        return ("count", self.writer(ctx).truncate(ctx))

@@ -60,6 +60,10 @@ def explain(stmt) -> str:
             ind += " "
         lines.append(f"{ind}PROJECTION ({', '.join(c.name for c in stmt.result_columns)})")
         ind += " "
+        if getattr(stmt, "views_merged", None):
+            lines.append(f"{ind}RE-AGGREGATE PARTIAL GROUPS of view(s) "
+                         f"{', '.join(stmt.views_merged)} on merge, then the rest of the plan")
+            ind += " "
         if len(stmt.sources) > 1:
             lines.append(f"{ind}NESTED LOOP INNER JOIN")
             ind += " "

@@ -20,6 +20,7 @@ from voltdb_py.sql.expressions import (
     CExpr, Compiler, Scope, Source, const_expr, is_aggregate, norm_key,
 )
 from voltdb_py.sql import executor as X
+from voltdb_py.sql.views import is_partial_view
 from voltdb_py.types import Column as RColumn, VoltType, coerce
 
 
@@ -115,6 +116,11 @@ class _Planner:
         stmt.param_count = self.nparams
         stmt.param_types = [self.param_types.get(i) for i in range(self.nparams)]
         stmt.param_coerce = [self.param_coerce.get(i) for i in range(self.nparams)]
+        for inner in (getattr(stmt, "select", None), getattr(stmt, "inner", None)):
+            if inner is not None:
+                inner.sql = stmt.sql
+                self.finish(inner)
+        stmt.prepare(self.catalog)
 
     def scope(self, sources) -> Scope:
         return Scope(sources, self.param_types, self.param_coerce)
@@ -184,8 +190,8 @@ class _Planner:
         comp = Compiler(self.scope(sources))
         paths = []
         for si, src in enumerate(sources):
-            cands = []   # (col position in table, op, CExpr of the other side)
-            for node, _ce in conj:
+            cands = []   # (col position in table, op, CExpr of the other side, conjunct index)
+            for k, (node, _ce) in enumerate(conj):
                 node = _strip(node)
                 pairs = []
                 if type(node) in _OPS:
@@ -210,8 +216,13 @@ class _Planner:
                     ctype = src.table.columns[ci].vtype
                     if oc.vtype is not None and not _key_compatible(ctype, oc.vtype):
                         continue
-                    cands.append((ci, op, oc))
-            paths.append(_choose_path(src, cands, for_write))
+                    cands.append((ci, op, oc, k))
+            path = _choose_path(src, cands, for_write)
+            t = src.table
+            if t.view is not None and t.view.source.upper() in self.catalog.tables:
+                t = self.catalog.tables[t.view.source.upper()]
+            path.partitioned = bool(t.partitioned)
+            paths.append(path)
         return paths
 
     def partitioning(self, sources, conj, written=None):
@@ -415,12 +426,75 @@ class _Planner:
             lvl = max(ce.sources) if ce.sources else 0
             levels[lvl].append(ce.fn)
         names = [s.table.name for s in sources]
-        return X.SelectStatement(
+        rest = None
+        if len(sources) == 1 and paths[0].kind == "pk":
+            used = set(paths[0].used)
+            rest = [ce.fn for k, (_node, ce) in enumerate(conj) if k not in used]
+        out_cols = None
+        if not hidden and group_plan is None and all(o.column is not None for o in outs):
+            out_cols = [o.column for o in outs]
+        stmt = X.SelectStatement(
             kind="select", sources=sources, paths=paths, level_filters=levels,
+            rest_filters=rest, out_cols=out_cols,
             outputs=[o.fn for o in outs] + [h.fn for h in hidden], nvisible=len(outs),
             group_plan=group_plan, distinct=distinct, sort=sort, limit=limit, offset=offset,
             result_columns=result_columns, partitioning=partitioning,
             tables_read=sorted(set(names)), tables_written=[], read_only=True)
+        if any(is_partial_view(self.catalog, s.table) for s in sources):
+            return self._partial_view_select(stmt, sources, conj)
+        return stmt
+
+    def _pushable(self, node, si, src, ng):
+        """Whether conjunct node reads only source si (and, for a view with partial groups,
+        only its GROUP BY columns, positions < ng): then fragments can filter with it."""
+        scope = self.scope([src])
+        for col in node.find_all(exp.Column):
+            if isinstance(col.this, exp.Star):
+                return False
+            try:
+                _pos, _s, ci = scope.resolve(col.name, col.table or None)
+            except PlanningError:
+                if col.table or col.name.upper() not in ("NOW", "CURRENT_TIMESTAMP"):
+                    return False
+                continue
+            if ng is not None and ci >= ng:
+                return False
+        return True
+
+    def _partial_view_select(self, stmt, sources, conj):
+        """VoltDB's treatment of views whose groups are split over partitions: fragments ship
+        each source's rows (pushed-down filters applied), the coordinator re-aggregates the
+        view's partial groups (COUNT/SUM summed, MIN/MAX of MIN/MAX) and runs the rest of
+        the statement over the merged rows. One fragment (single-partition) sees its own
+        partition's rows, as in VoltDB."""
+        from voltdb_py.sql.views import ViewInfo
+        frags = []
+        for si, src in enumerate(sources):
+            t = src.table
+            partial = is_partial_view(self.catalog, t)
+            vi = ViewInfo(self.catalog, t) if partial else None
+            single = Source(src.alias, t, 0)
+            comp = Compiler(self.scope([single]))
+            pushed = []
+            for node, ce in conj:
+                if ce.sources != frozenset([si]) or ce.has_agg:
+                    continue
+                if not self._pushable(node, si, single, vi.ng if partial else None):
+                    continue
+                pushed.append((node, comp.compile(node)))
+            path = self.access_paths([single], pushed)[0]
+            frags.append((single, path, [c.fn for _n, c in pushed], vi, path.partitioned))
+        inner = stmt
+        inner.paths = [X.AccessPath("mem", None, [], None, None, [], mem=i)
+                       for i in range(len(sources))]
+        inner.rest_filters = None
+        return X.PartialViewSelect(
+            kind="select", inner=inner, frags=frags, sources=sources,
+            paths=[f[1] for f in frags], level_filters=inner.level_filters,
+            group_plan=inner.group_plan, distinct=inner.distinct, sort=inner.sort,
+            limit=inner.limit, offset=inner.offset, result_columns=inner.result_columns,
+            partitioning=inner.partitioning, tables_read=inner.tables_read, tables_written=[],
+            read_only=True, views_merged=[f[3].view.name for f in frags if f[3] is not None])
 
     def _limit_expr(self, node, what):
         if node is None:
@@ -465,6 +539,10 @@ class _Planner:
                 raise PlanningError(f"INSERT INTO {t.name} SELECT: {len(cols)} target columns but "
                                     f"{len(sel.result_columns)} selected")
             if t.partitioned:
+                if isinstance(sel, X.PartialViewSelect) and sel.partitioning[0] != "single":
+                    raise PlanningError(
+                        f"unsupported: multi-partition INSERT INTO {t.name} SELECT from the view(s) "
+                        f"{', '.join(sel.views_merged)} whose groups span partitions")
                 part = sel.partitioning if sel.partitioning[0] != "replicated" else ("multi",)
                 if sel.partitioning[0] == "replicated":
                     raise PlanningError("INSERT INTO a partitioned table SELECT from replicated tables only "
@@ -487,6 +565,7 @@ class _Planner:
             raise PlanningError(f"INSERT INTO {t.name}: {len(cols)} columns but {len(vals)} values")
         comp = Compiler(self.scope([]))
         ces = []
+        value_specs = []
         for ci, v in zip(cols, vals):
             c = t.columns[ci]
             ce = comp.compile(v)
@@ -494,6 +573,12 @@ class _Planner:
             if ce.vtype is not None and c.vtype is not None:
                 _check_assign(c, ce)
             ces.append(ce)
+            if ce.param is not None:
+                value_specs.append(("param", ce.param))
+            elif ce.const:
+                value_specs.append(("const", ce.value()))
+            else:
+                value_specs.append(None)
         part = ("replicated",)
         if t.partitioned:
             pi = t.column_index(t.partition_column) if t.partition_column else None
@@ -513,7 +598,7 @@ class _Planner:
                 else:
                     part = ("single", t.name, pc.name, ("const", pc.default))
         return X.InsertStatement(kind=kind, table=t, cols=cols, values=[c.fn for c in ces],
-                                 select=None, partitioning=part, tables_read=[],
+                                 value_specs=value_specs, select=None, partitioning=part, tables_read=[],
                                  tables_written=[t.name], read_only=False,
                                  explicit_cols=cols_nodes is not None)
 
@@ -608,16 +693,20 @@ def _choose_path(src, cands, for_write):
     """Pick the best access path for one source given (col, op, CExpr) candidates."""
     t = src.table
     eq = {}
+    eq_conj = {}
     rng = {}
-    for ci, op, ce in cands:
+    for ci, op, ce, k in cands:
         if op == "=":
-            eq.setdefault(ci, ce)
+            if ci not in eq:
+                eq[ci] = ce
+                eq_conj[ci] = k
         else:
             rng.setdefault(ci, []).append((op, ce))
     if t.primary_key and not for_write:
         pk = [t.column_index(n) for n in t.primary_key]
         if all(ci in eq for ci in pk):
-            return X.AccessPath("pk", None, [eq[ci] for ci in pk], None, None, pk)
+            return X.AccessPath("pk", None, [eq[ci] for ci in pk], None, None, pk,
+                                used=[eq_conj[ci] for ci in pk])
     best = None
     best_score = (0, 0)
     for ix in t.indexes:
