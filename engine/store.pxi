@@ -10,10 +10,13 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
+from cpython.bytes cimport PyBytes_CheckExact
+from libc.stdint cimport INT64_MAX, INT64_MIN
+
 import lmdb as _lmdb
 
 DEF _META_ID = 0xFFFF
-DEF _SCAN_BATCH = 256
+DEF _ST_INLINE_IDX = 16
 
 cdef bytes _META_ROWID_KEY = b"\xff\xff\x01"
 cdef bytes _META_COUNT_PREFIX = b"\xff\xff\x02"
@@ -85,44 +88,10 @@ cdef inline bytes _as_bytes(object buf):
     return bytes(buf)
 
 
-cdef Py_ssize_t _skip_key_values(bytes key, Py_ssize_t off, list col_types) except -1:
-    """Offset just past the memcomparable encodings of len(col_types) values at key[off:]."""
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(key)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(key)
-    cdef int vt
-    for t in col_types:
-        vt = t
-        if off >= n:
-            raise CodecError("index entry shorter than its key")
-        if p[off] == 0x00:
-            off += 1
-            continue
-        if p[off] != 0x01:
-            raise CodecError("bad tag byte in an index key")
-        off += 1
-        if vt == _T_DECIMAL:
-            off += 16
-        elif vt == _T_STRING or vt == _T_VARBINARY:
-            while True:
-                if off + 1 >= n:
-                    raise CodecError("unterminated string in an index key")
-                if p[off] == 0x00:
-                    if p[off + 1] == 0x00:
-                        off += 2
-                        break
-                    off += 2          # escaped 0x00 0xFF
-                else:
-                    off += 1
-        else:
-            off += 8
-    if off > n:
-        raise CodecError("index entry shorter than its key")
-    return off
-
-
 cdef class _TableInfo:
     """What the store derives once from a TupleSchema (prefixes, index layout)."""
     cdef readonly object schema
+    cdef TupleSchema ts
     cdef readonly int table_id
     cdef readonly bytes prefix            # u16 table id
     cdef readonly bytes count_key
@@ -139,7 +108,10 @@ cdef class _TableInfo:
 
     def __init__(self, schema):
         cdef int i
+        if not isinstance(schema, TupleSchema):
+            raise TypeMismatchError(f"a table schema must be a TupleSchema, not {type(schema).__name__}")
         self.schema = schema
+        self.ts = <TupleSchema>schema
         self.table_id = schema.table_id
         if not 0 <= self.table_id < _META_ID:
             raise ValueOutOfRangeError(f"table id {self.table_id} out of range 0..65534")
@@ -177,6 +149,88 @@ cdef class _TableInfo:
         raise ValueOutOfRangeError(f"table {self.table_id} has no index {index_id}")
 
 
+# ---------------------------------------------------------------------------------------
+# The keys of one row, built in C from its encoded bytes: the row key and, back to back,
+# "u16 index id | index key" of every index (an index entry is that plus the row key
+# without its table id).
+
+cdef struct _StKeys:
+    RowBuf key
+    RowBuf ix
+    Py_ssize_t *ends        # index i is ix.data[ends[i]:ends[i + 1]]
+    unsigned char *nulls    # 1 if index i's key holds a NULL
+    Py_ssize_t inline_ends[_ST_INLINE_IDX + 1]
+    unsigned char inline_nulls[_ST_INLINE_IDX]
+
+
+cdef int _st_keys_init(_StKeys *k, Py_ssize_t nidx) except -1:
+    rowbuf_init(&k.key)
+    rowbuf_init(&k.ix)
+    if nidx <= _ST_INLINE_IDX:
+        k.ends = k.inline_ends
+        k.nulls = k.inline_nulls
+    else:
+        k.ends = <Py_ssize_t *>malloc((nidx + 1) * sizeof(Py_ssize_t))
+        k.nulls = <unsigned char *>malloc(nidx)
+        if k.ends == NULL or k.nulls == NULL:
+            free(k.ends)
+            free(k.nulls)
+            k.ends = k.inline_ends
+            k.nulls = k.inline_nulls
+            raise MemoryError()
+    k.ends[0] = 0
+    return 0
+
+
+cdef void _st_keys_free(_StKeys *k) noexcept:
+    rowbuf_free(&k.key)
+    rowbuf_free(&k.ix)
+    if k.ends != k.inline_ends:
+        free(k.ends)
+        free(k.nulls)
+    k.ends = k.inline_ends
+    k.nulls = k.inline_nulls
+
+
+cdef int _st_build(TupleSchema ts, const unsigned char *p, Py_ssize_t n, _StKeys *k,
+                   bint check) except -1:
+    """Fill k with the keys of the encoded row p[:n] (no row id yet for a table without PK)."""
+    cdef _TpFields f
+    cdef Py_ssize_t i
+    _tp_fields_init(&f, ts.ncols)
+    try:
+        ts._tp_split(p, n, &f, check)
+        k.key.len = 0
+        ts._tp_row_key(&k.key, p, &f)
+        k.ix.len = 0
+        for i in range(ts._nidx):
+            k.nulls[i] = <unsigned char>ts._tp_index_key(&k.ix, p, &f, i)
+            k.ends[i + 1] = k.ix.len
+    finally:
+        _tp_fields_free(&f)
+    return 0
+
+
+cdef inline bint _st_same_ix(_StKeys *a, _StKeys *b, Py_ssize_t i) noexcept:
+    cdef Py_ssize_t n = a.ends[i + 1] - a.ends[i]
+    return (n == b.ends[i + 1] - b.ends[i]
+            and memcmp(a.ix.data + a.ends[i], b.ix.data + b.ends[i], n) == 0)
+
+
+cdef bytes _st_entry(_StKeys *k, Py_ssize_t i, const unsigned char *tail, Py_ssize_t ntail,
+                     RowBuf *tmp):
+    """Index entry key of index i: u16 index id | index key | tail (row key without table id)."""
+    tmp.len = 0
+    rowbuf_put(tmp, k.ix.data + k.ends[i], k.ends[i + 1] - k.ends[i])
+    rowbuf_put(tmp, tail, ntail)
+    return rowbuf_bytes(tmp)
+
+
+cdef inline bint _st_has_prefix(const unsigned char *p, Py_ssize_t n, const unsigned char *pre,
+                                Py_ssize_t npre) noexcept:
+    return n >= npre and memcmp(p, pre, npre) == 0
+
+
 cdef class PartitionStore:
     """Tables and indexes of one partition (or of the replicated tables) in one named DB.
 
@@ -187,6 +241,8 @@ cdef class PartitionStore:
     cdef readonly object dbi
     cdef uint64_t rowid_base
     cdef dict _infos
+    cdef object _last_schema
+    cdef _TableInfo _last_info
 
     def __init__(self, int partition_id, dbi):
         """partition_id: 0..65534, or -1 (or 0xFFFF) for the replicated tables' store."""
@@ -201,79 +257,76 @@ cdef class PartitionStore:
 
     # ------------------------------------------------------------------ helpers
     cdef _TableInfo info(self, schema):
-        cdef _TableInfo inf = self._infos.get(schema.table_id)
+        cdef _TableInfo inf
+        if schema is self._last_schema:
+            return self._last_info
+        inf = self._infos.get(schema.table_id)
         if inf is None or inf.schema is not schema:
             inf = _TableInfo(schema)
             self._infos[inf.table_id] = inf
+        self._last_schema = schema
+        self._last_info = inf
         return inf
 
     cdef object cursor(self, txn):
         try:
-            return txn.cursor(db=self.dbi)
+            return txn.cursor(self.dbi)
         except _lmdb.Error as exc:
             raise StorageError(f"partition {self.partition_id}: {exc}") from exc
 
-    cdef bytes row_key(self, _TableInfo inf, row, object rowid):
-        """Row key of row; rowid (bytes) is used for tables without a primary key."""
-        cdef int32_t token = inf.schema.row_token(row)
-        if inf.has_pk:
-            return inf.prefix + _token_bytes(token) + inf.schema.pk_suffix(row)
-        return inf.prefix + _token_bytes(token) + rowid
+    cdef object _st_error(self, exc):
+        return StorageError(f"partition {self.partition_id}: {exc}")
 
-    cdef bytes next_rowid(self, cur):
-        v = cur.get(_META_ROWID_KEY)
+    cdef bytes next_rowid(self, txn):
+        v = txn.get(_META_ROWID_KEY, None, self.dbi)
         cdef uint64_t n = 0 if v is None else _read_u64(_as_bytes(v))
         n += 1
         if n >= (<uint64_t>1 << 48):
             raise StorageError(f"partition {self.partition_id}: row id counter exhausted")
-        cur.put(_META_ROWID_KEY, _u64(n))
+        txn.put(_META_ROWID_KEY, _u64(n), True, True, False, self.dbi)
         return _u64(self.rowid_base | n)
 
-    cdef int add_count(self, cur, _TableInfo inf, long long delta) except -1:
+    cdef int add_count(self, txn, _TableInfo inf, long long delta) except -1:
         if delta == 0:
             return 0
-        v = cur.get(inf.count_key)
+        v = txn.get(inf.count_key, None, self.dbi)
         cdef long long n = 0 if v is None else <long long>_read_u64(_as_bytes(v))
         n += delta
         if n < 0:
             raise StorageError(f"row counter of table {inf.table_id} went negative")
-        cur.put(inf.count_key, _u64(<uint64_t>n))
+        txn.put(inf.count_key, _u64(<uint64_t>n), True, True, False, self.dbi)
         return 0
 
-    cdef list index_keys(self, _TableInfo inf, row):
-        """[(index key bytes, has_null)] of row for each index of the table."""
-        cdef int i
-        cdef list out = []
-        sch = inf.schema
-        for i in range(inf.nidx):
-            out.append(sch.index_key(i, row))
-        return out
-
-    cdef int check_unique(self, cur, _TableInfo inf, list ikeys, bytes own_tail,
-                          list old_ikeys) except -1:
-        """Raise ConstraintError if a unique index already holds one of ikeys for another row.
+    cdef int _st_check_unique(self, txn, _TableInfo inf, _StKeys *k, bytes own_tail,
+                              _StKeys *old) except -1:
+        """Raise ConstraintError if a unique index already holds one of k's keys for another row.
 
         own_tail: row key without table id of the row being updated (entries of that row do
-        not conflict), or None. old_ikeys: that row's current index keys (unchanged keys
-        need no check), or None.
+        not conflict), or None. old: that row's current keys (unchanged keys need no
+        check), or NULL.
         """
-        cdef int i
-        cdef bytes ik, pre, k
+        cdef TupleSchema ts = inf.ts
+        cdef Py_ssize_t i, npre, nk
+        cdef const unsigned char *kp
+        cdef bytes pre
+        cdef object cur = None, keep
         for i in range(inf.nidx):
-            if not inf.idx_unique[i]:
+            if not ts._tp_idx_unique[i] or k.nulls[i]:
                 continue
-            ik, has_null = ikeys[i]
-            if has_null:
-                continue
-            if old_ikeys is not None and old_ikeys[i][0] == ik:
+            if old != NULL and _st_same_ix(k, old, i):
                 continue
             if i == inf.pk_index_pos and inf.pk_gives_token and own_tail is None:
                 continue          # checked exactly through the row key
-            pre = <bytes>inf.idx_prefix[i] + ik
+            npre = k.ends[i + 1] - k.ends[i]
+            pre = PyBytes_FromStringAndSize(<char *>k.ix.data + k.ends[i], npre)
+            if cur is None:
+                cur = txn.cursor(self.dbi)
             if cur.set_range(pre):
-                k = _as_bytes(cur.key())
-                if k.startswith(pre) and (own_tail is None or k[len(pre):] != own_tail):
-                    self.raise_conflict(inf, i)
+                keep = _as_const_buffer(cur.key(), &kp, &nk)
+                if _st_has_prefix(kp, nk, <const unsigned char *>PyBytes_AS_STRING(pre), npre):
+                    if (own_tail is None or nk - npre != PyBytes_GET_SIZE(own_tail)
+                            or memcmp(kp + npre, PyBytes_AS_STRING(own_tail), nk - npre) != 0):
+                        self.raise_conflict(inf, i)
         return 0
 
     cdef raise_conflict(self, _TableInfo inf, int pos):
@@ -282,50 +335,74 @@ cdef class PartitionStore:
             f"{kind} constraint violation: index {inf.idx_ids[pos]} of table {inf.table_id} "
             f"(partition {self.partition_id})")
 
-    cdef int put_index_entries(self, cur, _TableInfo inf, list ikeys, bytes tail) except -1:
-        cdef int i
-        for i in range(inf.nidx):
-            cur.put(<bytes>inf.idx_prefix[i] + <bytes>ikeys[i][0] + tail, _EMPTY)
+    cdef int _st_put_entries(self, txn, _TableInfo inf, _StKeys *k, bytes rowkey) except -1:
+        cdef Py_ssize_t i
+        cdef RowBuf tmp
+        rowbuf_init(&tmp)
+        try:
+            for i in range(inf.nidx):
+                txn.put(_st_entry(k, i, <const unsigned char *>PyBytes_AS_STRING(rowkey) + 2,
+                                  PyBytes_GET_SIZE(rowkey) - 2, &tmp),
+                        _EMPTY, True, True, False, self.dbi)
+        finally:
+            rowbuf_free(&tmp)
         return 0
 
-    cdef int del_index_entries(self, cur, _TableInfo inf, list ikeys, bytes tail) except -1:
-        cdef int i
-        cdef bytes k
-        for i in range(inf.nidx):
-            k = <bytes>inf.idx_prefix[i] + <bytes>ikeys[i][0] + tail
-            if cur.set_key(k):
-                cur.delete()
+    cdef int _st_del_entries(self, txn, _TableInfo inf, _StKeys *k, bytes rowkey) except -1:
+        cdef Py_ssize_t i
+        cdef RowBuf tmp
+        rowbuf_init(&tmp)
+        try:
+            for i in range(inf.nidx):
+                txn.delete(_st_entry(k, i, <const unsigned char *>PyBytes_AS_STRING(rowkey) + 2,
+                                     PyBytes_GET_SIZE(rowkey) - 2, &tmp),
+                           _EMPTY, self.dbi)
+        finally:
+            rowbuf_free(&tmp)
         return 0
+
+    cdef int _st_keys_of_value(self, _TableInfo inf, object val, _StKeys *k) except -1:
+        """Keys of a stored row value (bytes or an LMDB buffer)."""
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        cdef object keep = _as_const_buffer(val, &p, &n)
+        return _st_build(inf.ts, p, n, k, False)
 
     cdef object decode(self, _TableInfo inf, object val):
-        return inf.schema.decode_row(val)
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        cdef object keep = _as_const_buffer(val, &p, &n)
+        return inf.ts._decode_ptr(p, n)
 
-    cdef bytes pk_row_key(self, cur, _TableInfo inf, pk_values):
+    cdef bytes pk_row_key(self, txn, _TableInfo inf, pk_values):
         """Row key of the row with primary key pk_values, or None."""
-        cdef list fake
-        cdef int i
-        cdef bytes pre, k
+        cdef RowBuf b
+        cdef bytes pre
+        cdef const unsigned char *kp
+        cdef Py_ssize_t nk
         if not inf.has_pk:
             raise TypeMismatchError(f"table {inf.table_id} has no primary key")
+        if inf.pk_gives_token:
+            rowbuf_init(&b)
+            try:
+                inf.ts._tp_pk_key(&b, pk_values)
+                return rowbuf_bytes(&b)
+            finally:
+                rowbuf_free(&b)
         pk_values = tuple(pk_values)
         if len(pk_values) != len(inf.pk_cols):
             raise TypeMismatchError(
                 f"table {inf.table_id}: primary key has {len(inf.pk_cols)} columns, "
                 f"{len(pk_values)} values given")
-        if inf.pk_gives_token:
-            fake = [None] * inf.ncols
-            for i in range(len(inf.pk_cols)):
-                fake[inf.pk_cols[i]] = pk_values[i]
-            return (inf.prefix + _token_bytes(inf.schema.row_token(tuple(fake)))
-                    + inf.schema.encode_pk(pk_values))
         if inf.pk_index_pos < 0:
             raise TypeMismatchError(f"table {inf.table_id} has no index on its primary key")
         pre = <bytes>inf.idx_prefix[inf.pk_index_pos] + inf.schema.encode_index_prefix(
             inf.pk_index_pos, pk_values)
+        cur = txn.cursor(self.dbi)
         if cur.set_range(pre):
-            k = _as_bytes(cur.key())
-            if k.startswith(pre):
-                return inf.prefix + k[len(pre):]
+            keep = _as_const_buffer(cur.key(), &kp, &nk)
+            if _st_has_prefix(kp, nk, <const unsigned char *>PyBytes_AS_STRING(pre), len(pre)):
+                return inf.prefix + PyBytes_FromStringAndSize(<char *>kp + len(pre), nk - len(pre))
         return None
 
     cdef int check_rowkey(self, _TableInfo inf, bytes rowkey) except -1:
@@ -334,24 +411,42 @@ cdef class PartitionStore:
         return 0
 
     # ------------------------------------------------------------------ writes
-    cdef bytes _insert(self, cur, _TableInfo inf, row, bint check):
-        cdef bytes val = inf.schema.encode_row(row)
-        cdef list ikeys = self.index_keys(inf, row)
-        cdef bytes rowkey
-        if inf.has_pk:
-            rowkey = self.row_key(inf, row, None)
-            if check and cur.get(rowkey) is not None:
-                self.raise_pk(inf)
-            if check:
-                self.check_unique(cur, inf, ikeys, None, None)
-        else:
-            if check:
-                self.check_unique(cur, inf, ikeys, None, None)
-            rowkey = self.row_key(inf, row, self.next_rowid(cur))
-        cur.put(rowkey, val)
-        self.put_index_entries(cur, inf, ikeys, rowkey[2:])
-        self.add_count(cur, inf, 1)
-        return rowkey
+    cdef bytes _st_insert(self, txn, _TableInfo inf, object row, bint count):
+        """Validate and write row with its index entries (counter too if count); its row key."""
+        cdef RowBuf val
+        cdef _StKeys k
+        cdef bytes rk, vb
+        rowbuf_init(&val)
+        _st_keys_init(&k, inf.nidx)
+        try:
+            inf.ts._encode_into(&val, row)
+            _st_build(inf.ts, val.data, val.len, &k, False)
+            vb = rowbuf_bytes(&val)
+            if inf.has_pk:
+                rk = rowbuf_bytes(&k.key)
+                try:
+                    self._st_check_unique(txn, inf, &k, None, NULL)
+                except ConstraintError:
+                    # A duplicate primary key is the violation to report.
+                    if txn.get(rk, None, self.dbi) is not None:
+                        self.raise_pk(inf)
+                    raise
+                if not txn.put(rk, vb, True, False, False, self.dbi):
+                    self.raise_pk(inf)
+            else:
+                self._st_check_unique(txn, inf, &k, None, NULL)
+                rowbuf_put(&k.key, PyBytes_AS_STRING(self.next_rowid(txn)), 8)
+                rk = rowbuf_bytes(&k.key)
+                if not txn.put(rk, vb, True, False, False, self.dbi):
+                    raise ConstraintError(f"row id already present in table {inf.table_id} "
+                                          f"(partition {self.partition_id})")
+            self._st_put_entries(txn, inf, &k, rk)
+            if count:
+                self.add_count(txn, inf, 1)
+            return rk
+        finally:
+            _st_keys_free(&k)
+            rowbuf_free(&val)
 
     cdef raise_pk(self, _TableInfo inf):
         where = f"index {inf.idx_ids[inf.pk_index_pos]} of " if inf.pk_index_pos >= 0 else ""
@@ -363,52 +458,77 @@ cdef class PartitionStore:
         """Insert row; return its row key. ConstraintError on a duplicate PK/unique key."""
         cdef _TableInfo inf = self.info(schema)
         try:
-            return self._insert(self.cursor(txn), inf, row, True)
+            return self._st_insert(txn, inf, row, True)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     def insert_many(self, txn, schema, rows):
-        """Insert each row of rows (each checked as by insert); return the number inserted."""
+        """Insert each row of rows (each checked as by insert); return the number inserted.
+
+        If a row fails, the rows before it stay written (and counted).
+        """
         cdef _TableInfo inf = self.info(schema)
         cdef long long n = 0
         try:
-            cur = self.cursor(txn)
-            for row in rows:
-                self._insert(cur, inf, row, True)
-                n += 1
+            try:
+                for row in rows:
+                    self._st_insert(txn, inf, row, False)
+                    n += 1
+            finally:
+                if n:
+                    self.add_count(txn, inf, n)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
         return n
 
-    cdef bytes _update(self, cur, _TableInfo inf, bytes rowkey, old_row, new_row):
-        cdef bytes val = inf.schema.encode_row(new_row)
-        cdef list old_ikeys = self.index_keys(inf, old_row)
-        cdef list new_ikeys = self.index_keys(inf, new_row)
-        cdef bytes old_tail = rowkey[2:]
-        cdef bytes new_key
-        cdef int i
-        if inf.has_pk:
-            new_key = self.row_key(inf, new_row, None)
-        else:
-            new_key = self.row_key(inf, new_row, rowkey[6:])
-        if new_key == rowkey:
-            self.check_unique(cur, inf, new_ikeys, old_tail, old_ikeys)
-            cur.put(rowkey, val)
-            for i in range(inf.nidx):
-                if old_ikeys[i][0] != new_ikeys[i][0]:
-                    if cur.set_key(<bytes>inf.idx_prefix[i] + <bytes>old_ikeys[i][0] + old_tail):
-                        cur.delete()
-                    cur.put(<bytes>inf.idx_prefix[i] + <bytes>new_ikeys[i][0] + old_tail, _EMPTY)
-            return rowkey
-        if cur.get(new_key) is not None:
-            self.raise_pk(inf)
-        self.check_unique(cur, inf, new_ikeys, old_tail, None)
-        self.del_index_entries(cur, inf, old_ikeys, old_tail)
-        if cur.set_key(rowkey):
-            cur.delete()
-        cur.put(new_key, val)
-        self.put_index_entries(cur, inf, new_ikeys, new_key[2:])
-        return new_key
+    cdef bytes _st_update(self, txn, _TableInfo inf, bytes rowkey, _StKeys *old, new_row):
+        """Replace the row at rowkey (whose keys are old) by new_row; its new row key."""
+        cdef RowBuf val, tmp
+        cdef _StKeys k
+        cdef bytes vb, new_key, old_tail = rowkey[2:]
+        cdef Py_ssize_t i
+        rowbuf_init(&val)
+        rowbuf_init(&tmp)
+        _st_keys_init(&k, inf.nidx)
+        try:
+            inf.ts._encode_into(&val, new_row)
+            _st_build(inf.ts, val.data, val.len, &k, False)
+            vb = rowbuf_bytes(&val)
+            if not inf.has_pk:
+                rowbuf_put(&k.key, PyBytes_AS_STRING(rowkey) + 6, PyBytes_GET_SIZE(rowkey) - 6)
+            new_key = rowbuf_bytes(&k.key)
+            if new_key == rowkey:
+                self._st_check_unique(txn, inf, &k, old_tail, old)
+                txn.put(rowkey, vb, True, True, False, self.dbi)
+                for i in range(inf.nidx):
+                    if not _st_same_ix(&k, old, i):
+                        txn.delete(_st_entry(old, i, <const unsigned char *>PyBytes_AS_STRING(old_tail),
+                                             PyBytes_GET_SIZE(old_tail), &tmp), _EMPTY, self.dbi)
+                        txn.put(_st_entry(&k, i, <const unsigned char *>PyBytes_AS_STRING(old_tail),
+                                          PyBytes_GET_SIZE(old_tail), &tmp),
+                                _EMPTY, True, True, False, self.dbi)
+                return rowkey
+            if txn.get(new_key, None, self.dbi) is not None:
+                self.raise_pk(inf)
+            self._st_check_unique(txn, inf, &k, old_tail, NULL)
+            self._st_del_entries(txn, inf, old, rowkey)
+            txn.delete(rowkey, _EMPTY, self.dbi)
+            txn.put(new_key, vb, True, True, False, self.dbi)
+            self._st_put_entries(txn, inf, &k, new_key)
+            return new_key
+        finally:
+            _st_keys_free(&k)
+            rowbuf_free(&tmp)
+            rowbuf_free(&val)
+
+    cdef bytes _st_update_stored(self, txn, _TableInfo inf, bytes rowkey, object v, new_row):
+        cdef _StKeys old
+        _st_keys_init(&old, inf.nidx)
+        try:
+            self._st_keys_of_value(inf, v, &old)
+            return self._st_update(txn, inf, rowkey, &old, new_row)
+        finally:
+            _st_keys_free(&old)
 
     def update(self, txn, schema, rowkey, new_row):
         """Replace the row at rowkey by new_row; return its (possibly new) row key.
@@ -420,44 +540,58 @@ cdef class PartitionStore:
         cdef bytes rk = _as_bytes(rowkey)
         self.check_rowkey(inf, rk)
         try:
-            cur = self.cursor(txn)
-            v = cur.get(rk)
+            v = txn.get(rk, None, self.dbi)
             if v is None:
                 return None
-            return self._update(cur, inf, rk, self.decode(inf, v), new_row)
+            return self._st_update_stored(txn, inf, rk, v, new_row)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     def upsert(self, txn, schema, row):
         """Update the row with row's primary key, or insert row; return the row key."""
         cdef _TableInfo inf = self.info(schema)
+        cdef RowBuf val
+        cdef _StKeys k
+        cdef bytes rowkey
         if not inf.has_pk:
             raise TypeMismatchError(f"UPSERT needs a primary key; table {inf.table_id} has none")
+        rowbuf_init(&val)
+        _st_keys_init(&k, inf.nidx)
         try:
-            cur = self.cursor(txn)
-            rowkey = self.row_key(inf, row, None)
-            v = cur.get(rowkey)
+            inf.ts._encode_into(&val, row)
+            _st_build(inf.ts, val.data, val.len, &k, False)
+            rowkey = rowbuf_bytes(&k.key)
+        finally:
+            _st_keys_free(&k)
+            rowbuf_free(&val)
+        try:
+            v = txn.get(rowkey, None, self.dbi)
             if v is None:
                 if not inf.pk_gives_token and inf.pk_index_pos >= 0:
                     # Same PK under another token: update that row (key changes).
-                    old_key = self.pk_row_key(cur, inf, tuple(row[c] for c in inf.pk_cols))
+                    old_key = self.pk_row_key(txn, inf, tuple(row[c] for c in inf.pk_cols))
                     if old_key is not None:
-                        v = cur.get(old_key)
-                        return self._update(cur, inf, old_key, self.decode(inf, v), row)
-                return self._insert(cur, inf, row, True)
-            return self._update(cur, inf, rowkey, self.decode(inf, v), row)
+                        v = txn.get(old_key, None, self.dbi)
+                        return self._st_update_stored(txn, inf, old_key, v, row)
+                return self._st_insert(txn, inf, row, True)
+            return self._st_update_stored(txn, inf, rowkey, v, row)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
-    cdef object _delete(self, cur, _TableInfo inf, bytes rowkey):
-        v = cur.get(rowkey)
+    cdef object _delete(self, txn, _TableInfo inf, bytes rowkey):
+        cdef _StKeys k
+        v = txn.get(rowkey, None, self.dbi)
         if v is None:
             return None
         old = self.decode(inf, v)
-        self.del_index_entries(cur, inf, self.index_keys(inf, old), rowkey[2:])
-        if cur.set_key(rowkey):
-            cur.delete()
-        self.add_count(cur, inf, -1)
+        _st_keys_init(&k, inf.nidx)
+        try:
+            self._st_keys_of_value(inf, v, &k)
+            self._st_del_entries(txn, inf, &k, rowkey)
+        finally:
+            _st_keys_free(&k)
+        txn.delete(rowkey, _EMPTY, self.dbi)
+        self.add_count(txn, inf, -1)
         return old
 
     def delete(self, txn, schema, rowkey):
@@ -466,9 +600,9 @@ cdef class PartitionStore:
         cdef bytes rk = _as_bytes(rowkey)
         self.check_rowkey(inf, rk)
         try:
-            return self._delete(self.cursor(txn), inf, rk)
+            return self._delete(txn, inf, rk)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     def truncate(self, txn, schema):
         """Delete every row of the table and its index entries; return the number deleted."""
@@ -484,34 +618,32 @@ cdef class PartitionStore:
                 cur.delete()
             return n
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     # ------------------------------------------------------------------ reads
     def get(self, txn, schema, pk_values):
         """The row with primary key pk_values (a tuple in PK column order), or None."""
         cdef _TableInfo inf = self.info(schema)
         try:
-            cur = self.cursor(txn)
-            rk = self.pk_row_key(cur, inf, pk_values)
+            rk = self.pk_row_key(txn, inf, pk_values)
             if rk is None:
                 return None
-            v = cur.get(rk)
+            v = txn.get(rk, None, self.dbi)
             return None if v is None else self.decode(inf, v)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     def get_key(self, txn, schema, pk_values):
         """(rowkey, row) of the row with primary key pk_values, or None."""
         cdef _TableInfo inf = self.info(schema)
         try:
-            cur = self.cursor(txn)
-            rk = self.pk_row_key(cur, inf, pk_values)
+            rk = self.pk_row_key(txn, inf, pk_values)
             if rk is None:
                 return None
-            v = cur.get(rk)
+            v = txn.get(rk, None, self.dbi)
             return None if v is None else (rk, self.decode(inf, v))
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
 
     def get_by_rowkey(self, txn, schema, rowkey):
         """The row at rowkey, or None."""
@@ -519,19 +651,94 @@ cdef class PartitionStore:
         cdef bytes rk = _as_bytes(rowkey)
         self.check_rowkey(inf, rk)
         try:
-            v = txn.get(rk, db=self.dbi)
+            v = txn.get(rk, None, self.dbi)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
         return None if v is None else self.decode(inf, v)
 
     def count(self, txn, schema):
         """Number of rows of the table (an exact counter kept by every write path)."""
         cdef _TableInfo inf = self.info(schema)
         try:
-            v = txn.get(inf.count_key, db=self.dbi)
+            v = txn.get(inf.count_key, None, self.dbi)
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {self.partition_id}: {exc}") from exc
+            raise self._st_error(exc) from exc
         return 0 if v is None else <long long>_read_u64(_as_bytes(v))
+
+    cpdef long long scan_count(self, txn, schema) except -1:
+        """Number of rows of the table, counted by walking its row keys (count() reads a counter)."""
+        cdef _TableInfo inf = self.info(schema)
+        cdef long long n = 0
+        cdef const unsigned char *kp
+        cdef Py_ssize_t nk
+        cdef unsigned char pre[2]
+        pre[0] = (inf.table_id >> 8) & 0xFF
+        pre[1] = inf.table_id & 0xFF
+        try:
+            cur = txn.cursor(self.dbi)
+            if not cur.set_range(inf.prefix):
+                return 0
+            for k in cur.iternext(True, False):
+                if PyBytes_CheckExact(k):
+                    kp = <const unsigned char *>PyBytes_AS_STRING(k)
+                    nk = PyBytes_GET_SIZE(k)
+                else:
+                    keep = _as_const_buffer(k, &kp, &nk)
+                if nk < 2 or kp[0] != pre[0] or kp[1] != pre[1]:
+                    break
+                n += 1
+        except _lmdb.Error as exc:
+            raise self._st_error(exc) from exc
+        return n
+
+    cpdef object scan_aggregate(self, txn, schema, int column, str op):
+        """COUNT, SUM, MIN or MAX (op) of one column over the table's rows, NULLs skipped.
+
+        Decodes only that column from each row. COUNT gives an int; SUM/MIN/MAX give a
+        value of the column's type (SUM of integers: an exact int; of DECIMAL: an exact
+        Decimal), or None when no row has a non-NULL value. SUM needs a numeric column.
+        """
+        cdef _TableInfo inf = self.info(schema)
+        cdef TupleSchema ts = inf.ts
+        cdef _StAgg agg
+        cdef long long expect, seen = 0
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        if not 0 <= column < ts.ncols:
+            raise ValueOutOfRangeError(f"table {inf.table_id} has no column {column}")
+        agg = _StAgg(ts, column, op)
+        try:
+            v = txn.get(inf.count_key, None, self.dbi)
+            expect = 0 if v is None else <long long>_read_u64(_as_bytes(v))
+            if expect == 0:
+                return agg.result()
+            cur = txn.cursor(self.dbi)
+            if not cur.set_range(inf.prefix):
+                raise StorageError(f"row counter of table {inf.table_id} disagrees with its rows")
+            # The table's rows are exactly the next `expect` values (the counter is exact),
+            # so values alone are read; both ends are checked against the table prefix.
+            for v in cur.iternext(False, True):
+                if PyBytes_CheckExact(v):
+                    p = <const unsigned char *>PyBytes_AS_STRING(v)
+                    n = PyBytes_GET_SIZE(v)
+                else:
+                    keep = _as_const_buffer(v, &p, &n)
+                try:
+                    agg.add(p, n)
+                except CodecError:
+                    if not _st_key_in(cur.key(), inf.prefix):
+                        raise StorageError(
+                            f"row counter of table {inf.table_id} disagrees with its rows") from None
+                    raise
+                seen += 1
+                if seen == expect:
+                    break
+            if seen != expect or not _st_key_in(cur.key(), inf.prefix) or (
+                    cur.next() and _st_key_in(cur.key(), inf.prefix)):
+                raise StorageError(f"row counter of table {inf.table_id} disagrees with its rows")
+        except _lmdb.Error as exc:
+            raise self._st_error(exc) from exc
+        return agg.result()
 
     def scan(self, txn, schema):
         """Iterator of (rowkey, row) of the table in key order (token, then primary key)."""
@@ -572,6 +779,137 @@ cdef class PartitionStore:
         return _RowIter(self, txn, inf, start, end, reverse, pos)
 
 
+cdef bint _st_key_in(object key, bytes prefix) except -1:
+    """key (bytes or an LMDB buffer) starts with prefix."""
+    cdef const unsigned char *kp
+    cdef Py_ssize_t nk
+    cdef object keep = _as_const_buffer(key, &kp, &nk)
+    return _st_has_prefix(kp, nk, <const unsigned char *>PyBytes_AS_STRING(prefix),
+                          PyBytes_GET_SIZE(prefix))
+
+
+DEF _ST_COUNT = 0
+DEF _ST_SUM = 1
+DEF _ST_MIN = 2
+DEF _ST_MAX = 3
+
+
+cdef class _StAgg:
+    """Running COUNT/SUM/MIN/MAX of one column, fed with encoded rows."""
+    cdef TupleSchema ts
+    cdef int col, op, vtype
+    cdef long long n              # non-NULL values seen
+    cdef int64_t isum             # SUM of integers: isum + big
+    cdef object big
+    cdef int64_t ibest
+    cdef double dsum, dbest
+    cdef int64_t hbest            # DECIMAL MIN/MAX: high and low halves
+    cdef uint64_t lbest
+    cdef RowBuf vbest             # VARCHAR/VARBINARY MIN/MAX bytes
+
+    def __cinit__(self, TupleSchema ts, int col, str op):
+        rowbuf_init(&self.vbest)
+        self.ts = ts
+        self.col = col
+        self.vtype = ts._cols[col].vtype
+        self.big = 0
+        op_u = op.upper() if op is not None else None
+        if op_u == "COUNT":
+            self.op = _ST_COUNT
+        elif op_u == "SUM":
+            self.op = _ST_SUM
+            if not (self.vtype == _T_TINYINT or self.vtype == _T_SMALLINT or self.vtype == _T_INTEGER
+                    or self.vtype == _T_BIGINT or self.vtype == _T_FLOAT or self.vtype == _T_DECIMAL):
+                raise TypeMismatchError(f"SUM of a {_type_name(self.vtype)} column")
+        elif op_u == "MIN":
+            self.op = _ST_MIN
+        elif op_u == "MAX":
+            self.op = _ST_MAX
+        else:
+            raise ValueOutOfRangeError(f"aggregate must be COUNT, SUM, MIN or MAX, not {op!r}")
+
+    def __dealloc__(self):
+        rowbuf_free(&self.vbest)
+
+    cdef int add(self, const unsigned char *p, Py_ssize_t n) except -1:
+        cdef _TpFields f
+        cdef Py_ssize_t off, ln, m
+        cdef int64_t x, h
+        cdef uint64_t l
+        cdef _F64Bits fb
+        cdef int c, vt = self.vtype
+        _tp_fields_init(&f, self.ts.ncols)
+        try:
+            self.ts._tp_split(p, n, &f, False)
+            off = f.off[self.col]
+            ln = f.len[self.col]
+        finally:
+            _tp_fields_free(&f)
+        if off < 0:
+            return 0
+        self.n += 1
+        if self.op == _ST_COUNT:
+            return 0
+        p += off
+        if _is_int_type(vt):
+            x = _tp_int_at(p, self.ts._cols[self.col].width)
+            if self.op == _ST_SUM:
+                if (x > 0 and self.isum > INT64_MAX - x) or (x < 0 and self.isum < INT64_MIN - x):
+                    self.big += self.isum
+                    self.isum = 0
+                self.isum += x
+            elif self.n == 1 or (x < self.ibest if self.op == _ST_MIN else x > self.ibest):
+                self.ibest = x
+        elif vt == _T_FLOAT:
+            fb.u = _load_le(p, 8)
+            if self.op == _ST_SUM:
+                self.dsum += fb.d
+            elif self.n == 1 or (fb.d < self.dbest if self.op == _ST_MIN else fb.d > self.dbest):
+                self.dbest = fb.d
+        elif vt == _T_DECIMAL:
+            l = _load_le(p, 8)
+            h = <int64_t>_load_le(p + 8, 8)
+            if self.op == _ST_SUM:
+                self.big += ((<object>h) << 64) | (<object>l)
+            elif self.n == 1 or (
+                    (h < self.hbest or (h == self.hbest and l < self.lbest)) if self.op == _ST_MIN
+                    else (h > self.hbest or (h == self.hbest and l > self.lbest))):
+                self.hbest = h
+                self.lbest = l
+        else:
+            if self.n > 1:
+                m = ln if ln < self.vbest.len else self.vbest.len
+                c = memcmp(p, self.vbest.data, m)
+                if c == 0:
+                    c = (ln > self.vbest.len) - (ln < self.vbest.len)
+                if (c >= 0) if self.op == _ST_MIN else (c <= 0):
+                    return 0
+            self.vbest.len = 0
+            rowbuf_put(&self.vbest, p, ln)
+        return 0
+
+    cdef object result(self):
+        cdef int vt = self.vtype
+        if self.op == _ST_COUNT:
+            return self.n
+        if self.n == 0:
+            return None
+        if _is_int_type(vt):
+            return self.big + self.isum if self.op == _ST_SUM else self.ibest
+        if vt == _T_FLOAT:
+            return self.dsum if self.op == _ST_SUM else self.dbest
+        if vt == _T_DECIMAL:
+            if self.op == _ST_SUM:
+                return _Decimal(self.big).scaleb(-12, _DEC_CTX)
+            return _decimal_from_halves(self.hbest, self.lbest)
+        if vt == _T_VARBINARY:
+            return rowbuf_bytes(&self.vbest)
+        try:
+            return PyUnicode_DecodeUTF8(<char *>self.vbest.data, self.vbest.len, "strict")
+        except UnicodeDecodeError:
+            raise CodecError(f"row of table {self.ts.table_id}: a VARCHAR is not valid UTF-8") from None
+
+
 cdef long long _delete_prefix(cur, bytes prefix) except -1:
     """Delete every key starting with prefix; return how many."""
     cdef long long n = 0
@@ -589,6 +927,39 @@ cdef long long _delete_prefix(cur, bytes prefix) except -1:
     return n
 
 
+cdef Py_ssize_t _st_skip_key(TupleSchema ts, Py_ssize_t index_pos, const unsigned char *p,
+                             Py_ssize_t n, Py_ssize_t off) except -1:
+    """Offset just past the index key (of the index at index_pos) that starts at p[off]."""
+    cdef int k, vt
+    for k in range(ts._idx_off[index_pos], ts._idx_off[index_pos + 1]):
+        vt = ts._cols[ts._idx_pos[k]].vtype
+        if off >= n:
+            raise CodecError("index entry shorter than its key")
+        if p[off] == 0x00:
+            off += 1
+            continue
+        if p[off] != 0x01:
+            raise CodecError("bad tag byte in an index key")
+        off += 1
+        if vt == _T_DECIMAL:
+            off += 16
+        elif vt == _T_STRING or vt == _T_VARBINARY:
+            while True:
+                if off + 1 >= n:
+                    raise CodecError("unterminated string in an index key")
+                if p[off] == 0x00:
+                    off += 2
+                    if p[off - 1] == 0x00:
+                        break
+                else:
+                    off += 1
+        else:
+            off += 8
+    if off > n:
+        raise CodecError("index entry shorter than its key")
+    return off
+
+
 cdef class _RowIter:
     """(rowkey, row) over [start, end) of the table rows or of one index, either direction."""
     cdef PartitionStore store
@@ -596,12 +967,11 @@ cdef class _RowIter:
     cdef object cur
     cdef object it
     cdef _TableInfo inf
+    cdef TupleSchema ts
     cdef bytes start
     cdef object end
     cdef bint reverse
     cdef int pos
-    cdef list types
-    cdef Py_ssize_t skip_from
     cdef bint done
 
     def __cinit__(self, PartitionStore store, txn, _TableInfo inf, bytes start, end,
@@ -609,18 +979,17 @@ cdef class _RowIter:
         self.store = store
         self.txn = txn
         self.inf = inf
+        self.ts = inf.ts
         self.start = start
         self.end = end
         self.reverse = reverse
         self.pos = pos
         self.done = False
-        if pos >= 0:
-            self.types = inf.idx_types[pos]
         try:
-            self.cur = txn.cursor(db=store.dbi)
+            self.cur = txn.cursor(store.dbi)
             if not reverse:
                 if self.cur.set_range(start):
-                    self.it = self.cur.iternext(keys=True, values=pos < 0)
+                    self.it = self.cur.iternext(True, pos < 0)
                 else:
                     self.done = True
             else:
@@ -631,18 +1000,23 @@ cdef class _RowIter:
                 else:
                     ok = self.cur.last()
                 if ok:
-                    self.it = self.cur.iterprev(keys=True, values=pos < 0)
+                    self.it = self.cur.iterprev(True, pos < 0)
                 else:
                     self.done = True
         except _lmdb.Error as exc:
-            raise StorageError(f"partition {store.partition_id}: {exc}") from exc
+            raise store._st_error(exc) from exc
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        cdef bytes k, rk
-        cdef Py_ssize_t off
+        cdef const unsigned char *kp
+        cdef const unsigned char *vp
+        cdef const unsigned char *bp
+        cdef Py_ssize_t nk, nv, nb, off, m
+        cdef object k, v, kv, keep
+        cdef bytes kb, rk
+        cdef int c
         if self.done:
             raise StopIteration
         try:
@@ -651,27 +1025,45 @@ cdef class _RowIter:
                 self.done = True
                 raise StopIteration
             if self.pos < 0:
-                k = _as_bytes(item[0])
-                v = item[1]
+                k = <object>PyTuple_GET_ITEM(item, 0)
+                v = <object>PyTuple_GET_ITEM(item, 1)
             else:
-                k = _as_bytes(item)
+                k = item
+            kb = <bytes>k if PyBytes_CheckExact(k) else bytes(k)
+            kp = <const unsigned char *>PyBytes_AS_STRING(kb)
+            nk = PyBytes_GET_SIZE(kb)
+            # Range check with memcmp (bytes order == LMDB's default key order).
             if self.reverse:
-                if k < self.start:
+                bp = <const unsigned char *>PyBytes_AS_STRING(self.start)
+                nb = PyBytes_GET_SIZE(self.start)
+                m = nk if nk < nb else nb
+                c = memcmp(kp, bp, m)
+                if c < 0 or (c == 0 and nk < nb):
                     self.done = True
                     raise StopIteration
-            elif self.end is not None and k >= <bytes>self.end:
-                self.done = True
-                raise StopIteration
+            elif self.end is not None:
+                bp = <const unsigned char *>PyBytes_AS_STRING(<bytes>self.end)
+                nb = PyBytes_GET_SIZE(<bytes>self.end)
+                m = nk if nk < nb else nb
+                c = memcmp(kp, bp, m)
+                if c > 0 or (c == 0 and nk >= nb):
+                    self.done = True
+                    raise StopIteration
             if self.pos < 0:
-                return (k, self.inf.schema.decode_row(v))
-            off = _skip_key_values(k, 2, self.types)
-            rk = self.inf.prefix + k[off:]
-            v = self.txn.get(rk, db=self.store.dbi)
+                if PyBytes_CheckExact(v):
+                    return (kb, self.ts._decode_ptr(<const unsigned char *>PyBytes_AS_STRING(v),
+                                                    PyBytes_GET_SIZE(v)))
+                keep = _as_const_buffer(v, &vp, &nv)
+                return (kb, self.ts._decode_ptr(vp, nv))
+            off = _st_skip_key(self.ts, self.pos, kp, nk, 2)
+            rk = self.inf.prefix + PyBytes_FromStringAndSize(<char *>kp + off, nk - off)
+            v = self.txn.get(rk, None, self.store.dbi)
             if v is None:
                 raise StorageError(
                     f"index {self.inf.idx_ids[self.pos]} of table {self.inf.table_id} "
                     f"points at a missing row")
-            return (rk, self.inf.schema.decode_row(v))
+            keep = _as_const_buffer(v, &vp, &nv)
+            return (rk, self.ts._decode_ptr(vp, nv))
         except _lmdb.Error as exc:
             self.done = True
-            raise StorageError(f"partition {self.store.partition_id}: {exc}") from exc
+            raise self.store._st_error(exc) from exc

@@ -472,6 +472,110 @@ def decode_key_from(types, buf, Py_ssize_t offset=0):
 
 
 # ---------------------------------------------------------------------------------------
+# Field location in an encoded row, without Python objects (store and streaming use it to
+# build keys from row bytes and to validate rows of a chunk).
+
+DEF _TP_INLINE_COLS = 32
+
+# |unscaled DECIMAL| <= 10^38 - 1, as 128-bit two's complement halves.
+DEF _TP_DEC_MAX_HI = 0x4b3b4ca85a86c47a
+DEF _TP_DEC_MAX_LO = 0x098a223fffffffff
+DEF _TP_DEC_MIN_HI = -0x4b3b4ca85a86c47b
+DEF _TP_DEC_MIN_LO = 0xf675ddc000000001
+
+
+cdef struct _TpFields:
+    Py_ssize_t *off     # start of column i's data in the row, -1 if NULL
+    Py_ssize_t *len     # its length (VARCHAR/VARBINARY: the bytes after the length prefix)
+    Py_ssize_t inline_off[2 * _TP_INLINE_COLS]
+
+
+cdef inline int _tp_fields_init(_TpFields *f, Py_ssize_t ncols) except -1:
+    if ncols <= _TP_INLINE_COLS:
+        f.off = f.inline_off
+    else:
+        f.off = <Py_ssize_t *>malloc(2 * ncols * sizeof(Py_ssize_t))
+        if f.off == NULL:
+            raise MemoryError()
+    f.len = f.off + ncols
+    return 0
+
+
+cdef inline void _tp_fields_free(_TpFields *f) noexcept:
+    if f.off != f.inline_off:
+        free(f.off)
+    f.off = f.inline_off
+
+
+cdef Py_ssize_t _tp_utf8_chars(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    """Number of code points of s if it is UTF-8 as CPython's strict decoder accepts it, else -1."""
+    cdef Py_ssize_t i = 0, count = 0
+    cdef unsigned char c, c1
+    cdef uint64_t w
+    while i < n:
+        # ASCII runs 8 bytes at a time.
+        while i + 8 <= n:
+            memcpy(&w, s + i, 8)
+            if w & 0x8080808080808080ULL:
+                break
+            i += 8
+            count += 8
+        if i >= n:
+            break
+        c = s[i]
+        if c < 0x80:
+            i += 1
+        elif c < 0xC2:
+            return -1
+        elif c < 0xE0:
+            if i + 1 >= n or (s[i + 1] & 0xC0) != 0x80:
+                return -1
+            i += 2
+        elif c < 0xF0:
+            if i + 2 >= n:
+                return -1
+            c1 = s[i + 1]
+            if (c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80:
+                return -1
+            if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F):
+                return -1        # overlong, or a surrogate
+            i += 3
+        elif c < 0xF5:
+            if i + 3 >= n:
+                return -1
+            c1 = s[i + 1]
+            if ((c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80
+                    or (s[i + 3] & 0xC0) != 0x80):
+                return -1
+            if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F):
+                return -1        # overlong, or above U+10FFFF
+            i += 4
+        else:
+            return -1
+        count += 1
+    return count
+
+
+cdef inline int64_t _tp_int_at(const unsigned char *p, int w) noexcept:
+    """Sign-extended w-byte little-endian two's complement integer at p."""
+    cdef int shift = 64 - 8 * w
+    return (<int64_t>(_load_le(p, w) << shift)) >> shift
+
+
+cdef inline int _tp_key_float(RowBuf *b, uint64_t bits) except -1:
+    cdef _F64Bits f
+    f.u = bits
+    if f.d == 0.0:
+        f.d = 0.0
+    if f.u >> 63:
+        f.u = ~f.u
+    else:
+        f.u |= (<uint64_t>1 << 63)
+    rowbuf_put_byte(b, 1)
+    return rowbuf_put_be(b, f.u, 8)
+
+
+# ---------------------------------------------------------------------------------------
 # TupleSchema.
 
 cdef struct ColSpec:
@@ -541,8 +645,13 @@ cdef class TupleSchema:
     cdef tuple _labels
     # Error-message prefixes per column, built once so the encode loop never formats.
     cdef tuple _whats
+    # Per index: its id and whether it is unique (C copies of indexes for the store).
+    cdef int *_tp_idx_id
+    cdef unsigned char *_tp_idx_unique
 
     def __cinit__(self):
+        self._tp_idx_id = NULL
+        self._tp_idx_unique = NULL
         self._cols = NULL
         self._pk_pos = NULL
         self._idx_pos = NULL
@@ -553,6 +662,8 @@ cdef class TupleSchema:
         free(self._pk_pos)
         free(self._idx_pos)
         free(self._idx_off)
+        free(self._tp_idx_id)
+        free(self._tp_idx_unique)
 
     def __init__(self, table_id, columns, primary_key, partition_column, partitioned,
                  indexes, names=None):
@@ -678,6 +789,13 @@ cdef class TupleSchema:
                 self._idx_pos[k] = j
                 k += 1
         self._idx_off[self._nidx] = k
+        self._tp_idx_id = <int *>malloc((self._nidx + 1) * sizeof(int))
+        self._tp_idx_unique = <unsigned char *>malloc(self._nidx + 1)
+        if self._tp_idx_id == NULL or self._tp_idx_unique == NULL:
+            raise MemoryError()
+        for i in range(self._nidx):
+            self._tp_idx_id[i] = idx[i][0]
+            self._tp_idx_unique[i] = 1 if idx[i][2] else 0
 
     def __reduce__(self):
         return (TupleSchema, (self.table_id, [list(c) for c in self.columns],
@@ -1047,6 +1165,225 @@ cdef class TupleSchema:
             return rowbuf_bytes(&b)
         finally:
             rowbuf_free(&b)
+
+    # ---- fields and keys straight from row bytes (no Python values) -------------------
+
+    cdef int _tp_split(self, const unsigned char *p, Py_ssize_t n, _TpFields *f,
+                       bint check) except -1:
+        """Locate each column's field in the n-byte row at p; bounds are always checked.
+
+        With check, also enforce every rule decode_row enforces, so a row that passes
+        decodes without error.
+        """
+        cdef Py_ssize_t i, pos, bm = self._bitmap_bytes, m
+        cdef ColSpec *c
+        cdef int w, shift
+        cdef uint64_t ln, lo
+        cdef int64_t x, hi
+        cdef _F64Bits fb
+        if n < 1 + bm:
+            raise CodecError(f"row of table {self.table_id} is truncated ({n} bytes)")
+        if p[0] != _ROW_FORMAT:
+            raise CodecError(f"row of table {self.table_id} has unknown format version {p[0]}")
+        if self.ncols & 7 and p[bm] >> (self.ncols & 7):
+            raise CodecError(f"row of table {self.table_id} has NULL bits past its last column")
+        pos = 1 + bm
+        for i in range(self.ncols):
+            c = &self._cols[i]
+            if p[1 + (i >> 3)] & (1 << (i & 7)):
+                if check and not c.nullable:
+                    raise CodecError(f"row of table {self.table_id}: NULL in NOT NULL {self._labels[i]}")
+                f.off[i] = -1
+                f.len[i] = 0
+                continue
+            w = c.width
+            if w:
+                if n - pos < w:
+                    raise CodecError(f"row of table {self.table_id} is truncated in {self._labels[i]}")
+                if check:
+                    if _is_int_type(c.vtype):
+                        x = _tp_int_at(p + pos, w)
+                        if x < c.lo or x > c.hi:
+                            raise CodecError(
+                                f"row of table {self.table_id}: {self._labels[i]} holds {x}, "
+                                f"out of range for {_type_name(c.vtype)}")
+                    elif c.vtype == _T_FLOAT:
+                        fb.u = _load_le(p + pos, 8)
+                        if not isfinite(fb.d) or fb.d <= -1.7E308:
+                            raise CodecError(
+                                f"row of table {self.table_id}: {self._labels[i]} holds FLOAT {fb.d!r}")
+                    else:
+                        lo = _load_le(p + pos, 8)
+                        hi = <int64_t>_load_le(p + pos + 8, 8)
+                        if (hi > _TP_DEC_MAX_HI or (hi == _TP_DEC_MAX_HI and lo > <uint64_t>_TP_DEC_MAX_LO)
+                                or hi < _TP_DEC_MIN_HI
+                                or (hi == _TP_DEC_MIN_HI and lo < <uint64_t>_TP_DEC_MIN_LO)):
+                            raise CodecError(
+                                f"row of table {self.table_id}: {self._labels[i]} holds a too large DECIMAL")
+                f.off[i] = pos
+                f.len[i] = w
+                pos += w
+                continue
+            ln = 0
+            shift = 0
+            while True:
+                if pos >= n:
+                    raise CodecError(f"row of table {self.table_id} is truncated in {self._labels[i]}")
+                if shift > 21:
+                    raise CodecError(f"row of table {self.table_id}: bad length in {self._labels[i]}")
+                ln |= (<uint64_t>(p[pos] & 0x7F)) << shift
+                shift += 7
+                pos += 1
+                if not (p[pos - 1] & 0x80):
+                    break
+            if shift > 7 and p[pos - 1] == 0:
+                raise CodecError(f"row of table {self.table_id}: overlong length in {self._labels[i]}")
+            if ln > <uint64_t>(n - pos):
+                raise CodecError(f"row of table {self.table_id} is truncated in {self._labels[i]}")
+            if check:
+                if c.vtype == _T_VARBINARY or c.in_bytes:
+                    if ln > <uint64_t>c.limit:
+                        raise CodecError(f"row of table {self.table_id}: {self._labels[i]} is too long")
+                if c.vtype == _T_STRING:
+                    m = _tp_utf8_chars(p + pos, <Py_ssize_t>ln)
+                    if m < 0:
+                        raise CodecError(
+                            f"row of table {self.table_id}: {self._labels[i]} is not valid UTF-8")
+                    if not c.in_bytes and m > c.limit:
+                        raise CodecError(f"row of table {self.table_id}: {self._labels[i]} is too long")
+            f.off[i] = pos
+            f.len[i] = <Py_ssize_t>ln
+            pos += <Py_ssize_t>ln
+        if pos != n:
+            raise CodecError(f"row of table {self.table_id} has {n - pos} bytes after its last column")
+        return 0
+
+    cdef int _tp_key_field(self, RowBuf *b, const unsigned char *p, _TpFields *f,
+                           int col) except -1:
+        """Append the memcomparable key of column col's field; return 1 if it is NULL."""
+        cdef Py_ssize_t off = f.off[col]
+        cdef int vt = self._cols[col].vtype
+        if off < 0:
+            rowbuf_put_byte(b, 0)
+            return 1
+        if _is_int_type(vt):
+            rowbuf_put_byte(b, 1)
+            rowbuf_put_be(b, (<uint64_t>_tp_int_at(p + off, self._cols[col].width))
+                          ^ (<uint64_t>1 << 63), 8)
+        elif vt == _T_FLOAT:
+            _tp_key_float(b, _load_le(p + off, 8))
+        elif vt == _T_DECIMAL:
+            rowbuf_put_byte(b, 1)
+            rowbuf_put_be(b, _load_le(p + off + 8, 8) ^ (<uint64_t>1 << 63), 8)
+            rowbuf_put_be(b, _load_le(p + off, 8), 8)
+        else:
+            rowbuf_put_byte(b, 1)
+            _key_put_escaped(b, p + off, f.len[col])
+        return 0
+
+    cdef int32_t _tp_token(self, const unsigned char *p, _TpFields *f) noexcept:
+        """Token of the partition-column field (0 if none or NULL), as row_token gives it."""
+        cdef int pc = self.partition_column
+        cdef Py_ssize_t off
+        if pc < 0:
+            return 0
+        off = f.off[pc]
+        if off < 0:
+            return 0
+        if _is_int_type(self._cols[pc].vtype):
+            return vdb_murmur3_token_int64(_tp_int_at(p + off, self._cols[pc].width))
+        return vdb_murmur3_token(p + off, <size_t>f.len[pc])
+
+    cdef int _tp_row_key(self, RowBuf *b, const unsigned char *p, _TpFields *f) except -1:
+        """Append u16 table id | u32 token ^ 0x80000000 | PK suffix (no suffix without a PK)."""
+        cdef Py_ssize_t k
+        rowbuf_put_be(b, <uint64_t>self.table_id, 2)
+        rowbuf_put_be(b, (<uint32_t>self._tp_token(p, f)) ^ 0x80000000u, 4)
+        for k in range(self._npk):
+            self._tp_key_field(b, p, f, self._pk_pos[k])
+        return 0
+
+    cdef int _tp_index_key(self, RowBuf *b, const unsigned char *p, _TpFields *f,
+                           Py_ssize_t index_pos) except -1:
+        """Append u16 index id | index key of the index at index_pos; return 1 if it holds a NULL."""
+        cdef int k, has_null = 0
+        rowbuf_put_be(b, <uint64_t>self._tp_idx_id[index_pos], 2)
+        for k in range(self._idx_off[index_pos], self._idx_off[index_pos + 1]):
+            has_null |= self._tp_key_field(b, p, f, self._idx_pos[k])
+        return has_null
+
+    cdef int _tp_pk_key(self, RowBuf *b, object pk_values) except -1:
+        """Append u16 table id | token | PK suffix of primary-key values (PK order).
+
+        Only for tables whose token follows from the PK (no partition column, or one in
+        the PK); a NULL partition value has token 0, as in row_token.
+        """
+        cdef tuple vals
+        cdef Py_ssize_t k
+        cdef int col, pc = self.partition_column
+        cdef int32_t token = 0
+        cdef object v
+        if self._npk == 0:
+            raise TypeMismatchError(f"table {self.table_id} has no primary key")
+        vals = pk_values if PyTuple_CheckExact(pk_values) else tuple(pk_values)
+        if PyTuple_GET_SIZE(vals) != self._npk:
+            raise TypeMismatchError(
+                f"table {self.table_id}: primary key has {self._npk} columns, "
+                f"{PyTuple_GET_SIZE(vals)} values given")
+        if pc >= 0:
+            for k in range(self._npk):
+                if self._pk_pos[k] == pc:
+                    v = <object>PyTuple_GET_ITEM(vals, k)
+                    if v is not None:
+                        token = _token_for(self._cols[pc].vtype, v)
+                    break
+        rowbuf_put_be(b, <uint64_t>self.table_id, 2)
+        rowbuf_put_be(b, (<uint32_t>token) ^ 0x80000000u, 4)
+        for k in range(self._npk):
+            col = self._pk_pos[k]
+            _key_put(b, self._cols[col].vtype, <object>PyTuple_GET_ITEM(vals, k), self._what(col))
+        return 0
+
+    def check_row(self, buf):
+        """Validate an encoded row without decoding it; CodecError exactly when decode_row fails."""
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        cdef _TpFields f
+        cdef object keep = _as_const_buffer(buf, &p, &n)
+        _tp_fields_init(&f, self.ncols)
+        try:
+            self._tp_split(p, n, &f, True)
+        finally:
+            _tp_fields_free(&f)
+
+    def encoded_keys(self, buf):
+        """(token, PK suffix or None, [(index key, has NULL)...]) of an encoded row.
+
+        Built from the row bytes; equal to (row_token, pk_suffix, index_key...) of the
+        decoded row. CodecError if buf is not a valid row.
+        """
+        cdef const unsigned char *p
+        cdef Py_ssize_t n, i
+        cdef _TpFields f
+        cdef RowBuf b
+        cdef int has_null
+        cdef object keep = _as_const_buffer(buf, &p, &n)
+        cdef list idx = []
+        _tp_fields_init(&f, self.ncols)
+        rowbuf_init(&b)
+        try:
+            self._tp_split(p, n, &f, True)
+            self._tp_row_key(&b, p, &f)
+            token = <int32_t>(<uint32_t>_load_be(b.data + 2, 4) ^ 0x80000000u)
+            pk = PyBytes_FromStringAndSize(<char *>b.data + 6, b.len - 6) if self._npk else None
+            for i in range(self._nidx):
+                b.len = 0
+                has_null = self._tp_index_key(&b, p, &f, i)
+                idx.append((PyBytes_FromStringAndSize(<char *>b.data + 2, b.len - 2), bool(has_null)))
+            return token, pk, idx
+        finally:
+            rowbuf_free(&b)
+            _tp_fields_free(&f)
 
     def row_token(self, row):
         """Token of the partition-column value of a full row (0 if no partition column or NULL)."""

@@ -278,7 +278,11 @@ def _check_decode_row(schema, buf):
     try:
         out = schema.decode_row(buf)
     except CodecError:
+        # check_row (validation without decoding) rejects exactly what decode_row rejects.
+        with pytest.raises(CodecError):
+            schema.check_row(buf)
         return
+    schema.check_row(buf)
     # Whatever decodes is a valid row whose encoding is exactly these bytes.
     assert isinstance(out, tuple)
     assert schema.encode_row(out) == bytes(buf)
@@ -493,3 +497,31 @@ def test_schema_key_helpers_check_arguments():
     with pytest.raises(TypeMismatchError):
         s.index_key(0, (1,))
     assert s.row_token((5, None)) == _engine.token_for(INTEGER, 5)
+
+
+_KEYS_SCHEMA = _engine.TupleSchema(
+    7, [(STRING, 4, False, True), (DECIMAL, 0, False, True), (FLOAT, 0, False, True)],
+    [0, 1], 0, True, [(70, [2, 0], True), (71, [1], False)])
+
+
+@given(schema_and_rows())
+@example(sr=(_KEYS_SCHEMA, _KEYS_SCHEMA.columns, [("a\x00\u00e9", D("-1.5"), -0.0)]))
+@example(sr=(_KEYS_SCHEMA, _KEYS_SCHEMA.columns, [(None, None, None)]))
+def test_keys_from_row_bytes_match_keys_from_values(sr):
+    schema, _cols, rows = sr
+    row = rows[0]
+    token, pk, idx = schema.encoded_keys(schema.encode_row(row))
+    assert token == schema.row_token(row)
+    assert pk == (None if schema.primary_key is None else schema.pk_suffix(row))
+    assert idx == [schema.index_key(i, row) for i in range(len(schema.indexes))]
+
+
+def test_encoded_keys_and_check_row_reject_bad_rows():
+    s = _engine.TupleSchema(1, [(STRING, 2, False, False)], [0], 0, True, [])
+    for bad in (b"", b"\x02\x00\x01a", b"\x01\x00\x03abc", b"\x01\x00\x01\xff",
+                b"\x01\x00\x02\xed\xa0", b"\x01\x01"):
+        with pytest.raises(CodecError):
+            s.check_row(bad)
+        with pytest.raises(CodecError):
+            s.encoded_keys(bad)
+    s.check_row(b"\x01\x00\x02\xc3\xa9")
