@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Command line: ``voltdb-py demo`` (and, as they land, init/start and the admin tools)."""
+"""Command line: ``voltdb-py demo``, ``voltdb-py init`` and ``voltdb-py start``."""
 
 from __future__ import annotations
 
@@ -102,6 +102,75 @@ def run_demo(votes: int, partitions: int, directory: str | None, seed: int) -> i
             shutil.rmtree(root, ignore_errors=True)
 
 
+def run_init(args: argparse.Namespace) -> int:
+    """voltdb-py init: prepare a server root directory; 1 with a message on failure."""
+    from voltdb_py.node.root import RootError, init_root
+
+    try:
+        notes = init_root(args.dir, args.config, args.schema, args.classes, force=args.force)
+    except RootError as exc:
+        print(f"voltdb-py init: error: {exc}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(f"voltdb-py init: warning: {note}", file=sys.stderr)
+    print(f"Initialized VoltDB root directory {Path(args.dir).absolute()}")
+    return 0
+
+
+def run_start(args: argparse.Namespace, argv: list[str]) -> int:
+    """voltdb-py start: serve an initialized root (foreground, or detached with --background)."""
+    from voltdb_py.node.main import serve, start_background
+    from voltdb_py.node.root import RootError, load_root
+    from voltdb_py.errors import VoltError
+    from voltdb_py.node.server import ServerConfig, parse_endpoint
+
+    def fail(msg: str) -> int:
+        print(f"voltdb-py start: error: {msg}", file=sys.stderr)
+        return 1
+
+    if args.count is not None and args.count < 1:
+        return fail(f"--count must be >= 1, not {args.count}")
+    if args.count is not None and args.count > 1:
+        return fail(f"--count {args.count}: multi-host clusters: not yet")
+    try:
+        contents = load_root(args.dir)
+    except RootError as exc:
+        return fail(str(exc))
+    if args.add:
+        have = contents.cluster.host_count
+        return fail(f"Cluster is already complete: it has {have} of {have} hosts, "
+                    "so no host can be added")
+    for h in (args.host or "").split(","):
+        h = h.strip()
+        if h:
+            _, sep, port = h.rpartition(":")
+            if sep and not port.isdigit():
+                return fail(f"--host {args.host!r}: {h!r} is not host[:port]")
+    try:
+        client = parse_endpoint(args.client, 21212)
+        admin = parse_endpoint(args.admin, 21211)
+        if args.http is not None:
+            parse_endpoint(args.http, 8080)
+    except ValueError as exc:
+        return fail(str(exc))
+    if args.http is not None:
+        print("voltdb-py start: warning: the HTTP/JSON interface is not implemented yet; "
+              "--http is ignored", file=sys.stderr)
+    if args.background:
+        rest = [a for a in argv if a not in ("--background", "-B")]
+        code, msg = start_background(rest, args.dir)
+        print(msg, file=sys.stdout if code == 0 else sys.stderr)
+        return code
+    try:
+        return serve(args.dir, ServerConfig(client=client, admin=admin))
+    except RootError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot listen: {exc}")
+    except VoltError as exc:
+        return fail(f"cannot open the database in {args.dir}: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the voltdb-py command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="voltdb-py", description=__doc__)
@@ -112,7 +181,31 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--partitions", type=int, default=8, help="partitions (sites per host)")
     demo.add_argument("--dir", default=None, help="keep the database in this directory")
     demo.add_argument("--seed", type=int, default=1, help="random seed")
-    args = parser.parse_args(argv)
+    init = sub.add_parser("init", help="prepare a server root directory")
+    init.add_argument("--dir", "-D", required=True, help="the root directory to create")
+    init.add_argument("--config", "-C", default=None, help="deployment.xml (default: defaults)")
+    init.add_argument("--schema", "-s", action="append", default=None,
+                      help="DDL file(s) to load (repeat or comma-separate)")
+    init.add_argument("--classes", "-j", action="append", default=None,
+                      help="procedure modules (.py or package dir) to load before the schema")
+    init.add_argument("--force", "-f", action="store_true",
+                      help="replace an initialized root (deletes its data)")
+    start = sub.add_parser("start", help="run a server on an initialized root")
+    start.add_argument("--dir", "-D", required=True, help="the initialized root directory")
+    start.add_argument("--host", "-H", default=None, help="cluster leader host[:port] list")
+    start.add_argument("--count", "-c", type=int, default=None, help="number of hosts")
+    start.add_argument("--add", action="store_true", help="join a running cluster (elastic)")
+    start.add_argument("--client", default=None, help="client [ip:]port (21212; 0 = any)")
+    start.add_argument("--admin", default=None, help="admin [ip:]port (21211; 0 = any)")
+    start.add_argument("--http", default=None, help="HTTP [ip:]port (not implemented yet)")
+    start.add_argument("--background", "-B", action="store_true",
+                       help="detach and return once the server is ready")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
+    if args.command == "init":
+        return run_init(args)
+    if args.command == "start":
+        return run_start(args, raw)
     if args.command == "demo":
         if args.votes < 0 or args.partitions < 1:
             parser.error("--votes must be >= 0 and --partitions >= 1")

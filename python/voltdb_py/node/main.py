@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Process entry of a server (``voltdb-py start``): open the root, serve, report readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from voltdb_py.node.root import LOCK_FILE, LOG_DIR, READY_FILE, RootError, load_root
+from voltdb_py.node.server import NodeServer, ServerConfig
+
+READY_PREFIX = "VOLTDB_PY_READY "
+
+
+def _install_loop_policy() -> None:
+    try:
+        import uvloop  # optional: faster event loop when installed
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _write_ready(root: Path, info: dict[str, Any]) -> None:
+    tmp = root / (READY_FILE + ".tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, root / READY_FILE)
+
+
+def serve(directory: str | os.PathLike[str], config: ServerConfig,
+          out: IO[str] | None = None) -> int:
+    """Run a server on an initialized root until SIGTERM/SIGINT or @Shutdown; return exit code.
+
+    Prints one line ``VOLTDB_PY_READY {json}`` to out (stdout) once both listeners are
+    bound, and writes the same JSON to ``D/ready.json``.
+
+    :raises RootError: the directory is not an initialized root or is in use.
+    """
+    from voltdb_py.database import Database
+
+    out = out or sys.stdout
+    contents = load_root(directory)
+    root = contents.path
+    lock = open(root / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise RootError(f"another server is already running in {root}") from None
+    try:
+        (root / READY_FILE).unlink(missing_ok=True)
+        db = Database.open(contents.database_path)
+        _install_loop_policy()
+        return asyncio.run(_run(root, db, contents, config, out))
+    finally:
+        (root / READY_FILE).unlink(missing_ok=True)
+        lock.close()
+
+
+async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO[str]) -> int:
+    node = NodeServer(db, contents.deployment, contents.cluster, config)
+    try:
+        await node.start()
+    except BaseException:
+        db.close()
+        raise
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    info = node.readiness()
+    _write_ready(root, info)
+    print(READY_PREFIX + json.dumps(info), file=out, flush=True)
+    await node.wait_stopped()
+    print("voltdb-py: server stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def start_background(argv: list[str], directory: str | os.PathLike[str],
+                     timeout_s: float = 60.0) -> tuple[int, str]:
+    """Start ``voltdb-py start`` argv detached; wait until it is ready or has failed.
+
+    :returns: (exit code, the readiness line or an error message).
+    """
+    root = Path(directory).absolute()
+    logs = root / LOG_DIR
+    logs.mkdir(exist_ok=True)
+    log_path = logs / "server.log"
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "voltdb_py", *argv],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + timeout_s
+    ready = root / READY_FILE
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            return 1, f"the server exited with code {code}: " + " / ".join(tail)
+        try:
+            info = json.loads(ready.read_text())
+            if info.get("pid") == proc.pid:
+                return 0, READY_PREFIX + json.dumps(info)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)  # polling a file another process writes; bounded by the deadline
+    proc.kill()
+    proc.wait()
+    return 1, f"the server was not ready within {timeout_s:.0f} s (log: {log_path})"
