@@ -220,8 +220,8 @@ def _statistics(db: Database, params: tuple) -> ClientResponse:
     if sel == "PROCEDURE":
         rows = []
         for name in sorted(db._stats):
-            calls, failures, total_s, _ = db._stats[name]
-            avg_ns = int(total_s / calls * 1e9) if calls else 0
+            calls, failures, total_s, timed = db._stats[name]
+            avg_ns = int(total_s / timed * 1e9) if timed else 0
             rows.append((now_ms, 0, "localhost", 0, 0, name, calls, avg_ns, 0, 0, 0, 0,
                          0, 0, 0, 0, failures, 0))
         spec = [("TIMESTAMP", B), ("HOST_ID", I), ("HOSTNAME", S), ("SITE_ID", I),
