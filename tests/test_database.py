@@ -271,3 +271,49 @@ def test_call_partition_runs_each_leg_in_its_partition(db):
     assert db.call_partition(0, "Total").status == Status.GRACEFUL_FAILURE
     assert db.call_partition(99, "Get", "x").status == Status.GRACEFUL_FAILURE
     assert db.call_partition(0, "Nope").status == Status.UNEXPECTED_FAILURE
+
+
+def test_whole_table_aggregates_use_the_engine_and_match_sqlite(tmp_path):
+    import sqlite3
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from voltdb_py.sql import plan_statement
+
+    sql = ("SELECT COUNT(*), COUNT(a), SUM(a), MIN(a), MAX(a), SUM(f), MIN(s), MAX(s) "
+           "FROM t")
+    with Database.open(tmp_path / "db", sites_per_host=3) as d:
+        d.execute_ddl("CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a BIGINT, f FLOAT, "
+                      "s VARCHAR(5)); PARTITION TABLE t ON COLUMN id;"
+                      "CREATE TABLE r (id INTEGER NOT NULL PRIMARY KEY, a BIGINT, f FLOAT, "
+                      "s VARCHAR(5));")
+        assert plan_statement(d.catalog, sql)._whole_aggs is not None
+        assert plan_statement(d.catalog, sql + " WHERE a > 0")._whole_aggs is None
+
+        rows_st = st.lists(st.tuples(
+            st.one_of(st.none(), st.integers(-10**12, 10**12)),
+            st.one_of(st.none(), st.integers(-1000, 1000).map(lambda x: x / 4)),
+            st.one_of(st.none(), st.text("abcé", max_size=5))), max_size=40)
+
+        @settings(max_examples=25, deadline=None)
+        @given(rows_st)
+        def check(rows):
+            lite = sqlite3.connect(":memory:")
+            lite.execute("CREATE TABLE t (id INTEGER, a INTEGER, f REAL, s TEXT)")
+            for table in ("T", "R"):
+                ok(d.adhoc(f"TRUNCATE TABLE {table}"))
+                for i, (a, f, s) in enumerate(rows):
+                    ok(d.adhoc(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", i, a, f, s))
+            for i, (a, f, s) in enumerate(rows):
+                lite.execute("INSERT INTO t VALUES (?, ?, ?, ?)", (i, a, f, s))
+            want = lite.execute(sql).fetchone()
+            lite.close()
+            for table in ("t", "r"):
+                got = ok(d.adhoc(sql.replace("FROM t", f"FROM {table}"))).tables[0].rows[0]
+                assert got[:5] == want[:5] and got[6:] == want[6:]
+                assert (got[5] is None) == (want[5] is None)
+                if got[5] is not None:
+                    assert abs(got[5] - want[5]) < 1e-9
+
+        check()

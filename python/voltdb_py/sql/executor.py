@@ -203,6 +203,7 @@ _EMPTY_ROWS = ("rows", [], None, None)
 
 class SelectStatement(Statement):
     _point = None
+    _whole_aggs = None
     _simple = False
     rest_filters = None
     out_cols = None
@@ -215,6 +216,52 @@ class SelectStatement(Statement):
         if self._simple and len(self.sources) == 1 and self.paths[0].kind == "pk" \
                 and self.rest_filters is not None:
             self._point = self._plan_point()
+        self._whole_aggs = self._plan_whole_table_aggregates()
+
+    def _plan_whole_table_aggregates(self):
+        """[(op, column)] when the statement aggregates one whole table without grouping.
+
+        Such a fragment is answered by the engine's compiled scan_count/scan_aggregate,
+        which read only the aggregated column of each row.
+        """
+        if self.group_plan is None or len(self.sources) != 1:
+            return None
+        gexprs, ascope, _hav = self.group_plan
+        path = self.paths[0]
+        if gexprs or path.kind != "scan" or any(self.level_filters[0]):
+            return None
+        ops = []
+        for a in ascope.aggs:
+            if a.distinct:
+                return None
+            if a.func == "COUNT_STAR":
+                ops.append(("COUNT_STAR", -1))
+            elif a.func in ("COUNT", "SUM", "MIN", "MAX") and a.arg is not None \
+                    and a.arg.column is not None:
+                col = self.sources[0].table.columns[a.arg.column]
+                if a.func == "SUM" and col.vtype not in _SUMMABLE:
+                    return None
+                ops.append((a.func, a.arg.column))
+            else:
+                return None
+        return ops
+
+    def _run_whole_aggregates(self, ctx, params):
+        path = self.paths[0]
+        store = ctx.store if path.partitioned else ctx.rep_store
+        if store is None or not hasattr(store, "scan_aggregate"):
+            return None
+        schema = ctx.schema(self.sources[0].table.name)
+        txn = ctx.txn
+        state = []
+        for op, col in self._whole_aggs:
+            if op == "COUNT_STAR":
+                state.append(store.count(txn, schema))
+            else:
+                state.append(store.scan_aggregate(txn, schema, col, op))
+        env = _env(self, ctx, params)
+        return ("groups", {(): state}, _limit_value(self.limit, env),
+                _limit_value(self.offset, env))
 
     def _plan_point(self):
         """Precompute the primary-key point lookup: (key spec, table, partitioned, getter)."""
@@ -322,6 +369,10 @@ class SelectStatement(Statement):
     def run_fragment(self, ctx, params=()):
         if self._point is not None:
             res = self._run_point(ctx, params)
+            if res is not None:
+                return res
+        if self._whole_aggs is not None:
+            res = self._run_whole_aggregates(ctx, params)
             if res is not None:
                 return res
         env = _env(self, ctx, params)
@@ -450,6 +501,10 @@ class PartialViewSelect(Statement):
             mem.append([(None, row) for row in rows])
         inner = self.inner
         return inner.merge([inner.run_fragment(_MemContext(mem, now), params)])
+
+
+_SUMMABLE = frozenset({VoltType.TINYINT, VoltType.SMALLINT, VoltType.INTEGER, VoltType.BIGINT,
+                       VoltType.FLOAT, VoltType.DECIMAL})
 
 
 def _agg_init(a):
