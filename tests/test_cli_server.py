@@ -144,7 +144,7 @@ def test_background_start_then_sigterm(tmp_path, files):
     root = tmp_path / "D"
     assert _init(root, dep, ddl) == 0
     cmd = [sys.executable, "-m", "voltdb_py", "start", "--dir", str(root),
-           "--client", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+           "--client", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--http", "127.0.0.1:0"]
     r = subprocess.run([*cmd, "--background"], capture_output=True, text=True, timeout=90)
     pid = None
     try:

@@ -149,20 +149,16 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         client = parse_endpoint(args.client, 21212)
         admin = parse_endpoint(args.admin, 21211)
-        if args.http is not None:
-            parse_endpoint(args.http, 8080)
+        http = parse_endpoint(args.http, 8080) if args.http is not None else None
     except ValueError as exc:
         return fail(str(exc))
-    if args.http is not None:
-        print("voltdb-py start: warning: the HTTP/JSON interface is not implemented yet; "
-              "--http is ignored", file=sys.stderr)
     if args.background:
         rest = [a for a in argv if a not in ("--background", "-B")]
         code, msg = start_background(rest, args.dir)
         print(msg, file=sys.stdout if code == 0 else sys.stderr)
         return code
     try:
-        return serve(args.dir, ServerConfig(client=client, admin=admin))
+        return serve(args.dir, ServerConfig(client=client, admin=admin, http=http))
     except RootError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -197,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--add", action="store_true", help="join a running cluster (elastic)")
     start.add_argument("--client", default=None, help="client [ip:]port (21212; 0 = any)")
     start.add_argument("--admin", default=None, help="admin [ip:]port (21211; 0 = any)")
-    start.add_argument("--http", default=None, help="HTTP [ip:]port (not implemented yet)")
+    start.add_argument("--http", default=None, help="HTTP/JSON API [ip:]port (default: the deployment's <httpd>, 8080)")
     start.add_argument("--background", "-B", action="store_true",
                        help="detach and return once the server is ready")
     raw = list(sys.argv[1:] if argv is None else argv)

@@ -586,3 +586,37 @@ def test_topology_pushes_go_to_subscribers_only_and_only_on_change(tmp_path):
         assert handle == wire.ASYNC_PROC_HANDLE
         assert "P" in {row[2] for row in resp.tables[0].rows}
         assert conns[1].transport.data == []
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(120)
+def test_json_http_api_is_served_with_the_wire_protocol(tmp_path):
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from voltdb_py._testing import TempServer
+
+    schema = """
+        CREATE TABLE kv (k VARCHAR(16) NOT NULL PRIMARY KEY, v BIGINT);
+        PARTITION TABLE kv ON COLUMN k;
+        CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS UPSERT INTO kv VALUES (?, ?);
+    """
+    srv = TempServer(schema=schema, sites_per_host=2, directory=tmp_path / "srv").start()
+    try:
+        assert srv.http_port
+        base = f"http://127.0.0.1:{srv.http_port}/api/1.0/"
+
+        def get(**q):
+            url = base + "?" + urllib.parse.urlencode(q)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                return json.loads(r.read())
+
+        assert get(Procedure="Put", Parameters='["a", 5]')["status"] == 1
+        out = get(Procedure="@AdHoc", Parameters='["SELECT k, v FROM kv"]')
+        assert out["status"] == 1 and out["results"][0]["data"] == [["a", 5]]
+        topo = get(Procedure="@Statistics", Parameters='["TOPO", 0]')
+        assert topo["status"] == 1 and len(topo["results"]) == 2
+        assert get(Procedure="NoSuch")["status"] == -3
+    finally:
+        srv.destroy()

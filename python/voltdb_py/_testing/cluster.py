@@ -142,7 +142,8 @@ class TempServer:
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "voltdb_py", "start", "--dir", str(self.root),
-                 "--client", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+                 "--client", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                 "--http", "127.0.0.1:0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
                 env=self._environ(), start_new_session=True)
         with _live_lock:
@@ -194,6 +195,12 @@ class TempServer:
     @property
     def admin_port(self) -> int:
         return int(self.info["admin"])
+
+    @property
+    def http_port(self) -> int | None:
+        """The JSON API's port, or None when the deployment disables <httpd>."""
+        port = self.info.get("http")
+        return None if port is None else int(port)
 
     @property
     def host_id(self) -> int:

@@ -95,7 +95,21 @@ class ServerConfig:
     auth_timeout_s: float = AUTH_TIMEOUT_S
     hangup_timeout_s: float = CLIENT_HANGUP_TIMEOUT_S
     max_frame_bytes: int = wire.DEFAULT_MAX_FRAME_BYTES
+    # VoltDB's JSON HTTP API: (ip, port), or None for the deployment's <httpd> settings.
+    http: tuple[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _HttpCaller:
+    """What dispatch() needs of a connection, for a JSON API call."""
+
+    __slots__ = ("user", "admin", "local", "subscribed")
+
+    def __init__(self, user: str | None, admin: bool) -> None:
+        self.user = user
+        self.admin = admin
+        self.local = None
+        self.subscribed = False
 
 
 class _Users:
@@ -325,6 +339,8 @@ class NodeServer:
         self._pushed_topo: bytes | None = None
         self._pushed_catalog: int | None = None
         self._check_task: asyncio.Task | None = None
+        self._http_runner: Any = None
+        self.http_address: tuple[str, int] | None = None
         self._handlers = {
             "@PING": self._ping,
             "@SYSTEMINFORMATION": self._system_information,
@@ -359,11 +375,34 @@ class NodeServer:
                 pass
         self._pushed_topo = self._topo_signature()
         self._pushed_catalog = self.db.catalog.version
+        await self._start_http()
         self._check_task = self.loop.create_task(self._periodic_check())
+
+    async def _start_http(self) -> None:
+        """Serve VoltDB's JSON API when the deployment enables <httpd> (port from --http)."""
+        httpd = self.deployment.httpd
+        if not httpd.enabled:
+            return
+        from voltdb_py.node.http import make_http_app, start_http_server
+        host, port = self.config.http if self.config.http is not None else ("", httpd.port)
+        # Calls run on the event-loop thread, in order with the wire protocol's calls.
+        app = make_http_app(self._http_call, deployment=self.deployment,
+                            run_sync_in_thread=False)
+        self._http_runner, bound = await start_http_server(app, host or "0.0.0.0", port)
+        self.http_address = (host, bound)
+
+    def _http_call(self, procedure: str, params: tuple, *, user: str | None = None,
+                   admin: bool = False) -> ClientResponse:
+        """One JSON API call, dispatched like a wire-protocol call from that user."""
+        conn = _HttpCaller(user, admin)
+        if procedure.upper() == "@SUBSCRIBE":
+            return _graceful("@Subscribe is not available over HTTP")
+        return self.dispatch(conn, procedure, params, {})  # type: ignore[arg-type]
 
     def readiness(self) -> dict[str, Any]:
         """The machine-readable readiness record (printed and written to ready.json)."""
         return {"client": self.client_address[1], "admin": self.admin_address[1],
+                "http": self.http_address[1] if self.http_address else None,
                 "client_interface": self.client_address[0] or "0.0.0.0",
                 "admin_interface": self.admin_address[0] or "0.0.0.0",
                 "pid": os.getpid(), "host_id": self.host_id,
@@ -383,6 +422,13 @@ class NodeServer:
             self._check_task.cancel()
         for srv in self._servers:
             srv.close()
+        if self._http_runner is not None:
+            from voltdb_py.node.http import stop_http_server
+            runner, self._http_runner = self._http_runner, None
+            try:
+                await asyncio.wait_for(stop_http_server(runner), grace_s)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort
+                log.exception("stopping the HTTP listener failed")
         for c in list(self.connections):
             if c.transport is not None:
                 c.transport.pause_reading()
