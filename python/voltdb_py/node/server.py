@@ -100,6 +100,11 @@ class ServerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Invocations taken from a connection's queue at a time; their consecutive user-procedure
+# calls share one group commit.
+GROUP_CALLS = 128
+
+
 class _HttpCaller:
     """What dispatch() needs of a connection, for a JSON API call."""
 
@@ -233,13 +238,14 @@ class Connection(asyncio.Protocol):
             out = []
             size = 0
             while pending and size < BATCH_RESPONSE_BYTES:
-                frame = node.execute_frame(self, pending.popleft())
+                bodies = [pending.popleft() for _ in range(min(len(pending), GROUP_CALLS))]
+                for frame in node.execute_frames(self, bodies):
+                    out.append(frame)
+                    size += len(frame)
                 if self.closed:
                     pending.clear()
                     return
-                out.append(frame)
-                size += len(frame)
-            if self.transport is not None:
+            if self.transport is not None and out:
                 self.transport.write(b"".join(out) if len(out) > 1 else out[0])
         node.after_batch()
 
@@ -475,6 +481,72 @@ class NodeServer:
             resp = ClientResponse(Status.UNEXPECTED_FAILURE,
                                   f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
         rtt = int((time.monotonic() - t0) * 1000)
+        try:
+            return wire.encode_response(handle, resp.status, resp.status_string,
+                                        resp.app_status, resp.app_status_string,
+                                        resp.tables, rtt)
+        except (VoltError, TypeError, ValueError, OverflowError) as exc:
+            return wire.encode_response(
+                handle, Status.UNEXPECTED_FAILURE,
+                f"the result of {proc} cannot be serialized: {type(exc).__name__}: {exc}")
+
+    def execute_frames(self, conn: Connection, bodies: list[bytes]) -> list[bytes]:
+        """Run a batch of invocations in order; consecutive user-procedure calls share one
+        group commit (Database.call_many), so their answers follow one LMDB commit."""
+        out: list[bytes] = []
+        group: list[tuple[int, str, tuple]] = []
+        t0 = time.monotonic()
+
+        def flush() -> None:
+            if not group:
+                return
+            try:
+                resps = self.db.call_many([(p, a) for _h, p, a in group])
+            except DatabaseClosedError:
+                resps = [ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
+                         for _ in group]
+            except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
+                log.exception("group of %d calls failed", len(group))
+                resps = [ClientResponse(Status.UNEXPECTED_FAILURE,
+                                        f"unexpected error: {type(exc).__name__}: {exc}")
+                         for _ in group]
+            rtt = int((time.monotonic() - t0) * 1000)
+            for (handle, proc, _a), resp in zip(group, resps):
+                out.append(self._encode(handle, proc, resp, rtt))
+            group.clear()
+
+        for body in bodies:
+            try:
+                proc, handle, params, ext = wire.decode_invocation(body)
+            except wire.InvocationError as exc:
+                flush()
+                out.append(wire.encode_response(exc.client_handle, Status.UNEXPECTED_FAILURE,
+                                                f"Malformed invocation: {exc}"))
+                continue
+            except CodecError as exc:
+                flush()
+                conn.abort(f"unreadable invocation: {exc}")
+                return out
+            if not self.stopping and not ext and not proc.startswith("@"):
+                group.append((handle, proc, params))
+                continue
+            flush()
+            try:
+                resp = self.dispatch(conn, proc, params, ext)
+            except DatabaseClosedError:
+                resp = ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
+            except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
+                log.exception("procedure %s failed", proc)
+                resp = ClientResponse(Status.UNEXPECTED_FAILURE,
+                                      f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
+            out.append(self._encode(handle, proc, resp, int((time.monotonic() - t0) * 1000)))
+            if conn.closed:
+                return out
+        flush()
+        return out
+
+    @staticmethod
+    def _encode(handle: int, proc: str, resp: ClientResponse, rtt: int) -> bytes:
         try:
             return wire.encode_response(handle, resp.status, resp.status_string,
                                         resp.app_status, resp.app_status_string,
