@@ -317,3 +317,19 @@ def test_whole_table_aggregates_use_the_engine_and_match_sqlite(tmp_path):
                     assert abs(got[5] - want[5]) < 1e-9
 
         check()
+
+
+def test_hex_literals_are_varbinary(tmp_path):
+    with Database.open(tmp_path / "db", sites_per_host=2) as d:
+        d.execute_ddl("CREATE TABLE s (id INTEGER NOT NULL PRIMARY KEY, b VARBINARY(4));"
+                      "PARTITION TABLE s ON COLUMN id;")
+        ok(d.adhoc("INSERT INTO s VALUES (1, X'00fF')"))
+        ok(d.adhoc("INSERT INTO s VALUES (2, x'')"))
+        assert ok(d.adhoc("SELECT id FROM s WHERE b = X'00FF'")).tables[0].rows == [(1,)]
+        assert ok(d.adhoc("SELECT b FROM s WHERE id = 2")).tables[0].rows == [(b"",)]
+        assert ok(d.adhoc("SELECT 'X''00''' FROM s WHERE id = 1")).tables[0].rows == [("X'00'",)]
+        for bad in ("SELECT X'0' FROM s", "SELECT X'zz' FROM s"):
+            r = d.adhoc(bad)
+            assert r.status == Status.GRACEFUL_FAILURE and "hex" in r.status_string
+        assert d.adhoc("INSERT INTO s VALUES (3, X'0011223344')").status == \
+            Status.GRACEFUL_FAILURE

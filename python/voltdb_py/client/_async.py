@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -367,10 +368,10 @@ class AsyncClient:
         if topology_aware:
             try:
                 await self.refresh_topology()
+                await self._subscribe()
             except BaseException:
                 await self.close()
                 raise
-            self._spawn(self._subscribe())
         return self
 
     async def _dial(self, host: str, port: int) -> _Conn:
@@ -385,7 +386,10 @@ class AsyncClient:
             raise HostUnreachableError(
                 host, port, f"no TCP connection within {self.connect_timeout_s} s") from None
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
+            if exc.errno:
+                reason = f"{os.strerror(exc.errno)} (errno {exc.errno})"
+            else:
+                reason = str(exc) or type(exc).__name__
             raise HostUnreachableError(host, port, reason) from None
         assert conn.transport is not None
         conn.transport.write(wire.encode_login(self.username, self._password))

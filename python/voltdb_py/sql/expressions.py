@@ -397,6 +397,15 @@ class Compiler:
         except (ValueError, SQLError, ValueOutOfRangeError):
             raise PlanningError(f"bad numeric literal {text!r}") from None
 
+    def c_Unhex(self, node):
+        arg = node.this
+        if not (isinstance(arg, exp.Literal) and arg.is_string):
+            raise PlanningError("X'...' needs a literal string of hex digits")
+        text = arg.this
+        if len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]*", text):
+            raise PlanningError(f"X'{text}' is not an even number of hex digits")
+        return const_expr(bytes.fromhex(text), VoltType.VARBINARY)
+
     def c_Null(self, node):
         return CExpr(lambda r, e: None, None, const=True)
 

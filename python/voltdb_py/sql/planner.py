@@ -35,6 +35,18 @@ def _preprocess(sql: str) -> tuple[str, int, bool]:
     n = 0
     upsert = False
     for i, t in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if t.text.upper() == "X" and nxt is not None and nxt.token_type == TokenType.STRING \
+                and nxt.start == t.end + 1 and sql[t.start:t.end + 1].upper() == "X":
+            # VoltDB's X'0AFF' VARBINARY literal, which sqlglot's default dialect lacks.
+            out.append(sql[last:t.start])
+            out.append("UNHEX")
+            last = t.end + 1
+            out.append("(")
+            out.append(sql[last:nxt.end + 1])
+            out.append(")")
+            last = nxt.end + 1
+            continue
         if i == 0 and t.text.upper() == "UPSERT":
             out.append(sql[last:t.start])
             out.append("INSERT")
