@@ -15,7 +15,6 @@ partition column. Anything else runs on the general SQL path; both give the same
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlglot
@@ -24,28 +23,8 @@ from sqlglot import exp
 from voltdb_py.catalog.model import Catalog, Procedure, Table
 from voltdb_py.engine import _engine
 from voltdb_py.errors import VoltError
+from voltdb_py.sql.planner import _preprocess as preprocess_sql
 from voltdb_py.types import VoltType, coerce
-
-_UPSERT = re.compile(r"^\s*UPSERT\s+INTO\b", re.I)
-
-
-def _number_placeholders(sql: str) -> tuple[str, int]:
-    """Rewrite each ? outside quotes as :pN (N counting from 0 left to right)."""
-    out, n, quote = [], 0, None
-    for ch in sql:
-        if quote:
-            quote = None if ch == quote else quote
-            out.append(ch)
-        elif ch in ("'", '"'):
-            quote = ch
-            out.append(ch)
-        elif ch == "?":
-            out.append(f":p{n}")
-            n += 1
-        else:
-            out.append(ch)
-    return "".join(out), n
-
 
 def _param_index(node: exp.Expression) -> int:
     return int(node.name[1:])
@@ -98,12 +77,13 @@ def compile_point_procedure(catalog: Catalog, proc: Procedure, plan: Any, schema
     if not proc.single_partition or proc.sql is None:
         return None
     sql = proc.sql.strip().rstrip(";")
-    upsert = bool(_UPSERT.match(sql))
-    if upsert:
-        sql = _UPSERT.sub("INSERT INTO", sql, count=1)
     if ":" in sql:
         return None
-    sql, nparams = _number_placeholders(sql)
+    try:
+        # The planner's own rewrite: ? -> :pN, UPSERT -> INSERT, X'..' -> UNHEX('..').
+        sql, nparams, upsert = preprocess_sql(sql)
+    except VoltError:
+        return None
     try:
         tree = sqlglot.parse_one(sql)
     except sqlglot.errors.ParseError:
@@ -191,6 +171,13 @@ def compile_point_procedure(catalog: Catalog, proc: Procedure, plan: Any, schema
                 sources.append(i)
                 defaults.append(None)
                 specs[i] = _spec(col)
+            elif isinstance(item, exp.Unhex) and isinstance(item.this, exp.Literal):
+                try:
+                    defaults.append(coerce(col.vtype, bytes.fromhex(item.this.this), col.size,
+                                           col.in_bytes))
+                except (ValueError, VoltError):
+                    return None
+                sources.append(-1)
             elif isinstance(item, (exp.Literal, exp.Null, exp.Neg)):
                 try:
                     lit = None if isinstance(item, exp.Null) else \

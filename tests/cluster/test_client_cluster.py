@@ -141,21 +141,58 @@ def test_call_all_partitions(server):
     asyncio.run(main())
 
 
-def test_pushed_catalog_change_is_applied(server):
+def test_topology_and_catalog_pushes_are_followed(tmp_path):
+    """A leader change and a new procedure, pushed by the server (handles 2^63-2 / 2^63-3).
+
+    A one-host server process cannot change its topology or catalog yet, so this runs the
+    real NodeServer in this process (real sockets on port 0) and changes its state directly.
+    """
+    import dataclasses
+
+    from voltdb_py import Database
+    from voltdb_py.cluster.topology import HostInfo, place_partitions
+    from voltdb_py.deployment import Deployment
+    from voltdb_py.node.root import ClusterState
+    from voltdb_py.node.server import NodeServer, ServerConfig
+
+    async def wait_for(pred, what):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not pred():
+            assert loop.time() < deadline, f"{what} not seen"
+            await asyncio.sleep(0.02)
+
     async def main():
-        async with await AsyncClient.connect(seed(server)) as c:
-            assert "GetLater" not in c.procedures
-            r = await c.call("@AdHoc", "CREATE PROCEDURE GetLater PARTITION ON TABLE kv "
-                                       "COLUMN k AS SELECT v FROM kv WHERE k = ?")
-            assert r.ok, r.status_string
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 15
-            while "GETLATER" not in {p.upper() for p in c.procedures}:
-                assert loop.time() < deadline, "no PROCEDURES push applied"
-                await asyncio.sleep(0.05)
-            name = next(p for p in c.procedures if p.upper() == "GETLATER")
-            assert c.procedures[name] == (True, 0, 6)
-            assert c.host_for_call(name, 5) == server.host_id
+        db = Database.open(tmp_path / "db", sites_per_host=PARTITIONS)
+        db.execute_ddl(SCHEMA.split("CREATE PROCEDURE FROM CLASS")[0])
+        state = ClusterState(1, PARTITIONS, 0, place_partitions([HostInfo(0, PARTITIONS)], 0))
+        node = NodeServer(db, Deployment(), state, ServerConfig(
+            client=("127.0.0.1", 0), admin=("127.0.0.1", 0), http=("127.0.0.1", 0)))
+        await node.start()
+        try:
+            async with await AsyncClient.connect(f"127.0.0.1:{node.client_address[1]}") as c:
+                pid = c.partition_for_call("Get", 5)
+                assert c.host_for_call("Get", 5) == 0
+                topo = state.topology
+                parts = dict(topo.partitions)
+                parts[pid] = dataclasses.replace(parts[pid], replicas=(0, 7), leader=7)
+                node.cluster = dataclasses.replace(state, topology=dataclasses.replace(
+                    topo, partitions=parts, version=2))
+                node._check_pushes()
+                await wait_for(lambda: c.partition_leaders.get(pid) == 7, "the TOPO push")
+                # Host 7 is not connected: the call goes round-robin and still works.
+                assert c.host_for_call("Get", 5) is None
+                assert (await c.call("Get", 5)).ok
+                db.execute_ddl("CREATE PROCEDURE GetLater PARTITION ON TABLE kv COLUMN k AS "
+                               "SELECT v FROM kv WHERE k = ?;")
+                node.after_batch()
+                await wait_for(lambda: any(p.upper() == "GETLATER" for p in c.procedures),
+                               "the PROCEDURES push")
+                name = next(p for p in c.procedures if p.upper() == "GETLATER")
+                assert c.procedures[name] == (True, 0, 6)
+                assert c.partition_for_call(name, 6) == c.partition_for_call("Get", 6)
+        finally:
+            await node.stop()
 
     asyncio.run(main())
 
