@@ -173,16 +173,21 @@ def test_topology_and_catalog_pushes_are_followed(tmp_path):
             async with await AsyncClient.connect(f"127.0.0.1:{node.client_address[1]}") as c:
                 pid = c.partition_for_call("Get", 5)
                 assert c.host_for_call("Get", 5) == 0
-                topo = state.topology
-                parts = dict(topo.partitions)
-                parts[pid] = dataclasses.replace(parts[pid], replicas=(0, 7), leader=7)
-                node.cluster = dataclasses.replace(state, topology=dataclasses.replace(
-                    topo, partitions=parts, version=2))
+                # A new topology in which host 7 (not reachable) leads some partitions.
+                topo = dataclasses.replace(place_partitions(
+                    [HostInfo(0, PARTITIONS), HostInfo(7, PARTITIONS)], 0), version=2)
+                want = {p: info.leader for p, info in topo.partitions.items()}
+                assert 7 in want.values()
+                node.cluster = dataclasses.replace(state, topology=topo)
                 node._check_pushes()
-                await wait_for(lambda: c.partition_leaders.get(pid) == 7, "the TOPO push")
-                # Host 7 is not connected: the call goes round-robin and still works.
-                assert c.host_for_call("Get", 5) is None
-                assert (await c.call("Get", 5)).ok
+                await wait_for(lambda: {p: h for p, h in c.partition_leaders.items()
+                                        if p != MP_PARTITION} == want, "the TOPO push")
+                for k in range(50):
+                    p = c.partition_for_call("Get", k)
+                    # Led by host 7, which is not connected: round-robin (and it still works).
+                    assert c.host_for_call("Get", k) == (None if want[p] == 7 else 0)
+                assert all(r.ok for r in await asyncio.gather(
+                    *(c.call("Get", k) for k in range(50))))
                 db.execute_ddl("CREATE PROCEDURE GetLater PARTITION ON TABLE kv COLUMN k AS "
                                "SELECT v FROM kv WHERE k = ?;")
                 node.after_batch()
