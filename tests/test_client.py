@@ -12,12 +12,18 @@ import socket
 import time
 
 import pytest
-
 from voltdb_py import VoltType
 from voltdb_py._testing import TempServer
-from voltdb_py.client import (AsyncClient, AuthenticationError, Client, ClientClosedError,
-                              ClientConnectionError, HostUnreachableError, Status,
-                              parse_hosts)
+from voltdb_py.client import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    ClientClosedError,
+    ClientConnectionError,
+    HostUnreachableError,
+    Status,
+    parse_hosts,
+)
 from voltdb_py.errors import TypeMismatchError
 
 PARTITIONS = 3

@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from voltdb_py._testing import TempServer, deployment_xml
-from voltdb_py.client import (MP_PARTITION, AsyncClient, AuthenticationError, Client,
-                              NoConnectionsError, Status)
+from voltdb_py.client import (
+    MP_PARTITION,
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    NoConnectionsError,
+    Status,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 
@@ -171,7 +176,6 @@ def test_topology_and_catalog_pushes_are_followed(tmp_path):
         await node.start()
         try:
             async with await AsyncClient.connect(f"127.0.0.1:{node.client_address[1]}") as c:
-                pid = c.partition_for_call("Get", 5)
                 assert c.host_for_call("Get", 5) == 0
                 # A new topology in which host 7 (not reachable) leads some partitions.
                 topo = dataclasses.replace(place_partitions(

@@ -30,17 +30,21 @@ from typing import Any
 
 from voltdb_py import hashinator as _hashinator
 from voltdb_py import wire
+from voltdb_py.client.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    ClientConnectionError,
+    HostUnreachableError,
+    NoConnectionsError,
+    ProtocolError,
+)
 from voltdb_py.engine import _engine
 from voltdb_py.errors import CodecError, VoltError
 from voltdb_py.types import ClientResponse, Status, VoltType
 
-from voltdb_py.client.errors import (AuthenticationError, ClientClosedError,
-                                     ClientConnectionError, HostUnreachableError,
-                                     NoConnectionsError, ProtocolError)
-
 log = logging.getLogger("voltdb_py.client")
 
-__all__ = ["AsyncClient", "CallFailedError", "parse_hosts", "DEFAULT_PORT", "MP_PARTITION"]
+__all__ = ["DEFAULT_PORT", "MP_PARTITION", "AsyncClient", "CallFailedError", "parse_hosts"]
 
 DEFAULT_PORT = 21212
 #: The multi-partition initiator's partition id: multi-partition calls go to its leader.
@@ -555,7 +559,7 @@ class AsyncClient:
             await coro
         except (ClientConnectionError, asyncio.CancelledError):
             pass
-        except Exception:  # noqa: BLE001 - background work must not kill the client
+        except Exception:
             log.exception("background topology work failed")
 
     # ------------------------------------------------------------------ routing
@@ -808,7 +812,7 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     def __repr__(self) -> str:

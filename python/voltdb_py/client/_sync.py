@@ -16,10 +16,9 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from voltdb_py.types import ClientResponse
-
 from voltdb_py.client._async import AsyncClient
 from voltdb_py.client.errors import ClientClosedError
+from voltdb_py.types import ClientResponse
 
 __all__ = ["Client"]
 
@@ -167,7 +166,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""voltdb_py.client against a one-host server process, beside the loopback ceiling.
+
+In one run: key-value Get and Put through AsyncClient with N calls in flight; the loopback
+round-trip ceiling with the same concurrency (a trivial asyncio echo server process and
+client exchanging frames of the same sizes as Get's request and response); the official
+voltdbclient (VoltClient.call_async) for the same calls. Printed per case: calls/s, ratio
+to the ceiling, client CPU per call (this process) and server CPU per call (the server
+process's utime+stime from /proc/<pid>/stat before and after).
+
+    python benchmarks/bench_client.py [calls] [in_flight]     # real counts
+    pytest benchmarks/bench_client.py -m bench                 # smoke run, tiny counts
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+from voltdb_py import wire
+from voltdb_py._testing import TempServer
+from voltdb_py.client import AsyncClient
+from voltdb_py.types import Column, VoltTable, VoltType
+
+pytestmark = pytest.mark.bench
+
+SCHEMA = """
+CREATE TABLE kv (k BIGINT NOT NULL PRIMARY KEY, v VARCHAR(200));
+PARTITION TABLE kv ON COLUMN k;
+CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS UPSERT INTO kv VALUES (?, ?);
+CREATE PROCEDURE Get PARTITION ON TABLE kv COLUMN k AS SELECT v FROM kv WHERE k = ?;
+"""
+VALUE = "v" * 100
+KEYS = 10_000
+_TICK = os.sysconf("SC_CLK_TCK")
+
+ECHO_SERVER = r"""
+import asyncio, struct, sys
+RESP = int(sys.argv[1])
+class P(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t = t; self.buf = bytearray()
+        self.out = struct.pack(">i", RESP - 4) + b"x" * (RESP - 4)
+    def data_received(self, data):
+        buf = self.buf; buf += data; n = 0; off = 0
+        while len(buf) - off >= 4:
+            (ln,) = struct.unpack_from(">i", buf, off)
+            if len(buf) - off - 4 < ln:
+                break
+            off += 4 + ln; n += 1
+        del buf[:off]
+        if n:
+            self.t.write(self.out * n)
+async def main():
+    srv = await asyncio.get_running_loop().create_server(P, "127.0.0.1", 0)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class Result:
+    def __init__(self, name: str, calls: int, wall: float, client_cpu: float,
+                 server_cpu: float) -> None:
+        self.name, self.calls, self.wall = name, calls, wall
+        self.client_cpu, self.server_cpu = client_cpu, server_cpu
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.wall
+
+    def line(self, ceiling: float | None) -> str:
+        ratio = f"{self.rate / ceiling:5.2f}" if ceiling else "  -  "
+        return (f"{self.name:<28} {self.rate:>10,.0f} calls/s  x{ratio} of ceiling  "
+                f"client {self.client_cpu / self.calls * 1e6:6.1f} us/call  "
+                f"server {self.server_cpu / self.calls * 1e6:6.1f} us/call")
+
+
+async def _drive(n: int, in_flight: int, one) -> None:
+    """Run n calls of one(i) with in_flight workers."""
+    per = [n // in_flight + (1 if w < n % in_flight else 0) for w in range(in_flight)]
+
+    async def worker(w: int, count: int) -> None:
+        for j in range(count):
+            await one(w + j * in_flight)
+
+    await asyncio.gather(*(worker(w, c) for w, c in enumerate(per)))
+
+
+def _measure(name: str, server_pid: int, n: int, fn) -> Result:
+    c0, s0, t0 = time.process_time(), proc_cpu_s(server_pid), time.perf_counter()
+    fn()
+    t1, c1, s1 = time.perf_counter(), time.process_time(), proc_cpu_s(server_pid)
+    return Result(name, n, t1 - t0, c1 - c0, s1 - s0)
+
+
+def bench_voltdb_py(srv: TempServer, n: int, in_flight: int) -> list[Result]:
+    out = []
+
+    async def run(proc: str) -> None:
+        async with await AsyncClient.connect(f"127.0.0.1:{srv.client_port}",
+                                             max_in_flight=in_flight) as c:
+            await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))  # warm
+
+            async def one(i: int) -> None:
+                if proc == "Get":
+                    r = await c.call("Get", i % KEYS)
+                else:
+                    r = await c.call("Put", i % KEYS, VALUE)
+                if r.status != 1:
+                    raise RuntimeError(r)
+
+            c0, s0, t0 = time.process_time(), proc_cpu_s(srv.pid), time.perf_counter()
+            await _drive(n, in_flight, one)
+            t1, c1, s1 = time.perf_counter(), time.process_time(), proc_cpu_s(srv.pid)
+            out.append(Result(f"voltdb_py AsyncClient {proc}", n, t1 - t0, c1 - c0, s1 - s0))
+
+    asyncio.run(run("Get"))
+    asyncio.run(run("Put"))
+    return out
+
+
+def bench_loopback(n: int, in_flight: int) -> Result:
+    """The ceiling: echo frames of Get's request/response sizes, same concurrency."""
+    req = wire.encode_invocation("Get", 123456, [1234])
+    resp_len = len(wire.encode_response(
+        123456, 1, tables=[VoltTable([Column("V", VoltType.STRING)], [(VALUE,)])]))
+    p = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(resp_len)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        port = int(p.stdout.readline())
+
+        class Client(asyncio.Protocol):
+            def __init__(self) -> None:
+                self.waiters: list = []
+                self.head = 0
+                self.buf = bytearray()
+                self.out: list[bytes] = []
+                self.scheduled = False
+
+            def connection_made(self, t) -> None:
+                self.t = t
+                self.loop = asyncio.get_running_loop()
+
+            def data_received(self, data: bytes) -> None:
+                buf = self.buf
+                buf += data
+                off = 0
+                while len(buf) - off >= 4:
+                    (ln,) = struct.unpack_from(">i", buf, off)
+                    if len(buf) - off - 4 < ln:
+                        break
+                    off += 4 + ln
+                    self.waiters[self.head].set_result(None)
+                    self.head += 1
+                del buf[:off]
+
+            def flush(self) -> None:
+                self.scheduled = False
+                self.t.write(b"".join(self.out))
+                self.out.clear()
+
+            def call(self):
+                f = self.loop.create_future()
+                self.waiters.append(f)
+                self.out.append(req)
+                if not self.scheduled:
+                    self.scheduled = True
+                    self.loop.call_soon(self.flush)
+                return f
+
+        async def run() -> Result:
+            loop = asyncio.get_running_loop()
+            t, c = await loop.create_connection(Client, "127.0.0.1", port)
+            try:
+                async def one(i: int) -> None:
+                    await c.call()
+
+                await _drive(min(n, 2000), in_flight, one)
+                c0, s0, t0 = time.process_time(), proc_cpu_s(p.pid), time.perf_counter()
+                await _drive(n, in_flight, one)
+                t1, c1, s1 = time.perf_counter(), time.process_time(), proc_cpu_s(p.pid)
+                return Result("loopback echo (ceiling)", n, t1 - t0, c1 - c0, s1 - s0)
+            finally:
+                t.close()
+                await asyncio.sleep(0)
+
+        return asyncio.run(run())
+    finally:
+        p.kill()
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+
+
+def bench_official(srv: TempServer, n: int, in_flight: int) -> list[Result]:
+    """The official voltdbclient's VoltClient, call_async with in_flight outstanding."""
+    try:
+        from voltclient import VoltClient
+        from voltclient import VoltType as VT
+    except ImportError:  # pragma: no cover - optional
+        return []
+    out = []
+    with VoltClient(hosts=["127.0.0.1"], port=srv.client_port, connect_timeout=10,
+                    procedure_timeout=60, max_outstanding=max(in_flight, 1)) as c:
+        for proc, types, mk in (("Get", [VT.BIGINT], lambda i: [i % KEYS]),
+                                ("Put", [VT.BIGINT, VT.STRING], lambda i: [i % KEYS, VALUE])):
+            def go(count: int, proc=proc, types=types, mk=mk) -> None:
+                futs = []
+                for i in range(count):
+                    futs.append(c.call_async(proc, types, mk(i)))
+                    if len(futs) >= in_flight:
+                        for f in futs:
+                            assert f.result().status == 1
+                        futs = []
+                for f in futs:
+                    assert f.result().status == 1
+
+            go(min(n, 500))
+            out.append(_measure(f"voltdbclient VoltClient {proc}", srv.pid, n, lambda: go(n)))
+    return out
+
+
+def run_all(n: int = 50_000, in_flight: int = 64, official_n: int | None = None) -> dict:
+    print(f"\nmachine: {platform.machine()} {os.cpu_count()} CPUs, "
+          f"{platform.python_implementation()} {platform.python_version()}, "
+          f"{n} calls, {in_flight} in flight")
+    with TempServer(schema=SCHEMA, sites_per_host=4) as srv:
+        async def load() -> None:
+            async with await AsyncClient.connect(f"127.0.0.1:{srv.client_port}") as c:
+                await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
+        asyncio.run(load())
+        ceiling = bench_loopback(n, in_flight)
+        ours = bench_voltdb_py(srv, n, in_flight)
+        theirs = bench_official(srv, official_n or max(n // 5, 1), in_flight)
+    print(ceiling.line(None))
+    for r in ours + theirs:
+        print(r.line(ceiling.rate))
+    return {"ceiling": ceiling, "ours": ours, "official": theirs}
+
+
+@pytest.mark.timeout(300)
+def test_bench_client_smoke():
+    res = run_all(n=300, in_flight=8, official_n=100)
+    assert res["ceiling"].rate > 0 and all(r.rate > 0 for r in res["ours"])
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    run_all(*args[:2])
