@@ -333,3 +333,16 @@ def test_hex_literals_are_varbinary(tmp_path):
             assert r.status == Status.GRACEFUL_FAILURE and "hex" in r.status_string
         assert d.adhoc("INSERT INTO s VALUES (3, X'0011223344')").status == \
             Status.GRACEFUL_FAILURE
+
+
+def test_adhoc_takes_ddl_like_voltdb(tmp_path):
+    with Database.open(tmp_path / "db", sites_per_host=2) as d:
+        ok(d.adhoc("-- a comment\nCREATE TABLE t (a INTEGER NOT NULL PRIMARY KEY);"
+                   "PARTITION TABLE t ON COLUMN a;"))
+        assert d.catalog.tables["T"].partitioned
+        ok(d.adhoc("INSERT INTO t VALUES (1)"))
+        bad = d.adhoc("CREATE TABLE t (a INTEGER)")
+        assert bad.status == Status.GRACEFUL_FAILURE and "T" in bad.status_string
+        assert d.adhoc("DROP TABLE t", 1).status == Status.GRACEFUL_FAILURE
+        ok(d.call("@AdHoc", "DROP TABLE t"))
+        assert "T" not in d.catalog.tables

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import re
 import os
 import shutil
 import sys
@@ -964,6 +965,18 @@ class Database:
             lmdb_txn.abort()
 
     def _run_adhoc(self, sql: str, params: tuple) -> ClientResponse:
+        if _DDL_START.match(sql):
+            # VoltDB's @AdHoc also takes DDL (one or more statements): sqlcmd relies on it.
+            if params:
+                return ClientResponse(Status.GRACEFUL_FAILURE,
+                                      "DDL statements take no parameters")
+            try:
+                new = compile_ddl(self._catalog, sql, class_loader=self._load_class)
+                self._apply_catalog(new)
+            except VoltError as exc:
+                return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
+            return ClientResponse(Status.SUCCESS, None, APP_STATUS_UNSET, None,
+                                  [VoltTable([Column("STATUS", VoltType.BIGINT)], [(0,)])])
         try:
             plan = self._plan(sql)
         except VoltError as exc:
@@ -971,6 +984,11 @@ class Database:
         return self._execute(None, params, None,
                              body=lambda t: [self._run_statement(t, plan, params)],
                              read_only=plan.read_only)
+
+
+_DDL_START = re.compile(
+    r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(CREATE|DROP|ALTER|PARTITION|DR|EXPORT|SET)\b",
+    re.I | re.S)
 
 
 class _ParamError(VoltError):
