@@ -175,6 +175,15 @@ def _system_catalog(db: Database, params: tuple) -> ClientResponse:
                  "INDEXINFO, PRIMARYKEYS or PROCEDURES")
 
 
+def _row_counts(db: Database):
+    """(table, partition id, row count) for every table in every partition holding it."""
+    with db._storage.read() as txn:
+        for t in sorted(db.catalog.tables.values(), key=lambda t: t.name):
+            schema = db._schemas[t.name]
+            for pid, store in db._store_items(t):
+                yield t, pid, store.count(txn, schema)
+
+
 def _statistics(db: Database, params: tuple) -> ClientResponse:
     if not params or not isinstance(params[0], str):
         return _fail("@Statistics expects a component name string (and an interval flag)")
@@ -186,32 +195,20 @@ def _statistics(db: Database, params: tuple) -> ClientResponse:
             [("TIMESTAMP", B), ("HOST_ID", I), ("HOSTNAME", S), ("PARTITION_COUNT", I)],
             [(now_ms, 0, "localhost", db.partition_count)])])
     if sel == "TABLE":
-        rows = []
-        with db._storage.read() as txn:
-            for t in sorted(cat.tables.values(), key=lambda t: t.name):
-                schema = db._schemas[t.name]
-                for pid, store in db._store_items(t):
-                    count = store.count(txn, schema)
-                    rows.append((now_ms, 0, "localhost", 0, pid, t.name,
-                                 "VIEW" if t.is_view else
-                                 ("PersistentTable" if t.partitioned else "ReplicatedTable"),
-                                 count, 0, 0, 0, None, 0 if t.partitioned else 1))
+        rows = [(now_ms, 0, "localhost", 0, pid, t.name,
+                 "VIEW" if t.is_view else
+                 ("PersistentTable" if t.partitioned else "ReplicatedTable"),
+                 count, 0, 0, 0, None, 0 if t.partitioned else 1)
+                for t, pid, count in _row_counts(db)]
         spec = [("TIMESTAMP", B), ("HOST_ID", I), ("HOSTNAME", S), ("SITE_ID", I),
                 ("PARTITION_ID", B), ("TABLE_NAME", S), ("TABLE_TYPE", S),
                 ("TUPLE_COUNT", B), ("TUPLE_ALLOCATED_MEMORY", B), ("TUPLE_DATA_MEMORY", B),
                 ("STRING_DATA_MEMORY", B), ("TUPLE_LIMIT", I), ("DR", TI)]
         return ClientResponse(Status.SUCCESS, tables=[_table(spec, rows)])
     if sel == "INDEX":
-        rows = []
-        with db._storage.read() as txn:
-            for t in sorted(cat.tables.values(), key=lambda t: t.name):
-                schema = db._schemas[t.name]
-                for pid, store in db._store_items(t):
-                    count = store.count(txn, schema)
-                    for idx in t.indexes:
-                        rows.append((now_ms, 0, "localhost", 0, pid, idx.name, t.name,
-                                     "BinaryTreeIndex", 1 if idx.enforces_uniqueness else 0,
-                                     1 if idx.assume_unique else 0, count, 0))
+        rows = [(now_ms, 0, "localhost", 0, pid, idx.name, t.name, "BinaryTreeIndex",
+                 1 if idx.enforces_uniqueness else 0, 1 if idx.assume_unique else 0, count, 0)
+                for t, pid, count in _row_counts(db) for idx in t.indexes]
         spec = [("TIMESTAMP", B), ("HOST_ID", I), ("HOSTNAME", S), ("SITE_ID", I),
                 ("PARTITION_ID", B), ("INDEX_NAME", S), ("TABLE_NAME", S), ("INDEX_TYPE", S),
                 ("IS_UNIQUE", TI), ("IS_COUNTABLE", TI), ("ENTRY_COUNT", B),

@@ -447,6 +447,17 @@ class _Batch:
             s = s[:77] + "..."
         return f"statement {self.n} ({s})"
 
+    def constraint_kind(self, p: _Parser, where: str) -> str:
+        """Read PRIMARY KEY, UNIQUE or ASSUMEUNIQUE: "PK", "UNIQUE" or "ASSUMEUNIQUE"."""
+        if p.accept("PRIMARY", "KEY"):
+            return "PK"
+        if p.accept("UNIQUE"):
+            return "UNIQUE"
+        if p.accept("ASSUMEUNIQUE"):
+            return "ASSUMEUNIQUE"
+        raise self.err(f"{where}expected PRIMARY KEY, UNIQUE or ASSUMEUNIQUE, found "
+                       f"{p.describe()}")
+
     def err(self, msg: str) -> DDLError:
         return DDLError(f"{self.where()}: {msg}")
 
@@ -725,15 +736,7 @@ class _Batch:
                                   "by voltdb_py; ignored", VoltDBCompatibilityWarning, stacklevel=4)
                 else:
                     cname = p.name("a constraint name") if p.accept("CONSTRAINT") else None
-                    if p.accept("PRIMARY", "KEY"):
-                        kind = "PK"
-                    elif p.accept("UNIQUE"):
-                        kind = "UNIQUE"
-                    elif p.accept("ASSUMEUNIQUE"):
-                        kind = "ASSUMEUNIQUE"
-                    else:
-                        raise self.err(f"table {name}: expected PRIMARY KEY, UNIQUE or "
-                                       f"ASSUMEUNIQUE, found {p.describe()}")
+                    kind = self.constraint_kind(p, f"table {name}: ")
                     cons.append((cname, kind, p.name_list("column")))
             else:
                 c = self.parse_column(p, name, cons)
@@ -1135,15 +1138,7 @@ class _Batch:
         if p.accept("ADD"):
             if p.is_word("CONSTRAINT", "PRIMARY", "UNIQUE", "ASSUMEUNIQUE"):
                 cname = p.name("a constraint name") if p.accept("CONSTRAINT") else None
-                if p.accept("PRIMARY", "KEY"):
-                    kind = "PK"
-                elif p.accept("UNIQUE"):
-                    kind = "UNIQUE"
-                elif p.accept("ASSUMEUNIQUE"):
-                    kind = "ASSUMEUNIQUE"
-                else:
-                    raise self.err(f"expected PRIMARY KEY, UNIQUE or ASSUMEUNIQUE, found "
-                                   f"{p.describe()}")
+                kind = self.constraint_kind(p, "")
                 cols = p.name_list("column")
                 p.expect_end()
                 if kind == "PK":

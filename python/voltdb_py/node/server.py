@@ -462,33 +462,9 @@ class NodeServer:
     # ------------------------------------------------------------------ execution
 
     def execute_frame(self, conn: Connection, body: bytes) -> bytes:
-        """Decode, run and encode one invocation; always returns a response frame."""
-        t0 = time.monotonic()
-        try:
-            proc, handle, params, ext = wire.decode_invocation(body)
-        except wire.InvocationError as exc:
-            return wire.encode_response(exc.client_handle, Status.UNEXPECTED_FAILURE,
-                                        f"Malformed invocation: {exc}")
-        except CodecError as exc:
-            conn.abort(f"unreadable invocation: {exc}")
-            return b""
-        try:
-            resp = self.dispatch(conn, proc, params, ext)
-        except DatabaseClosedError:
-            resp = ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
-        except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
-            log.exception("procedure %s failed", proc)
-            resp = ClientResponse(Status.UNEXPECTED_FAILURE,
-                                  f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
-        rtt = int((time.monotonic() - t0) * 1000)
-        try:
-            return wire.encode_response(handle, resp.status, resp.status_string,
-                                        resp.app_status, resp.app_status_string,
-                                        resp.tables, rtt)
-        except (VoltError, TypeError, ValueError, OverflowError) as exc:
-            return wire.encode_response(
-                handle, Status.UNEXPECTED_FAILURE,
-                f"the result of {proc} cannot be serialized: {type(exc).__name__}: {exc}")
+        """Decode, run and encode one invocation (b"" when the connection was dropped)."""
+        out = self.execute_frames(conn, [body])
+        return out[0] if out else b""
 
     def execute_frames(self, conn: Connection, bodies: list[bytes]) -> list[bytes]:
         """Run a batch of invocations in order; consecutive user-procedure calls share one
@@ -531,19 +507,24 @@ class NodeServer:
                 group.append((handle, proc, params))
                 continue
             flush()
-            try:
-                resp = self.dispatch(conn, proc, params, ext)
-            except DatabaseClosedError:
-                resp = ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
-            except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
-                log.exception("procedure %s failed", proc)
-                resp = ClientResponse(Status.UNEXPECTED_FAILURE,
-                                      f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
+            resp = self._safe_dispatch(conn, proc, params, ext)
             out.append(self._encode(handle, proc, resp, int((time.monotonic() - t0) * 1000)))
             if conn.closed:
                 return out
         flush()
         return out
+
+    def _safe_dispatch(self, conn: Connection, proc: str, params: tuple,
+                       ext: dict[str, Any]) -> ClientResponse:
+        """dispatch(), with every failure turned into an answer (never a dropped call)."""
+        try:
+            return self.dispatch(conn, proc, params, ext)
+        except DatabaseClosedError:
+            return ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
+        except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
+            log.exception("procedure %s failed", proc)
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
 
     @staticmethod
     def _encode(handle: int, proc: str, resp: ClientResponse, rtt: int) -> bytes:
