@@ -54,6 +54,11 @@ WRITE_LOW_WATER_BYTES = 1024 * 1024
 #: Responses of one batch (one write) stop growing past this size.
 BATCH_RESPONSE_BYTES = 256 * 1024
 BUILD_STRING = f"{__version__} voltdb_py"
+#: VoltDB's answer to a write while the cluster is paused (admin mode).
+PAUSED_MESSAGE = "Server is paused and is available in read-only mode - please try again later."
+#: System procedures that write (refused from non-admin connections while paused).
+_WRITE_SYSPROCS = frozenset({"@LOADSINGLEPARTITIONTABLE", "@LOADMULTIPARTITIONTABLE",
+                             "@UPDATECLASSES"})
 
 S, I, B, TI = VoltType.STRING, VoltType.INTEGER, VoltType.BIGINT, VoltType.TINYINT
 _INT_WIDTHS = {VoltType.TINYINT: 1, VoltType.SMALLINT: 2, VoltType.INTEGER: 4,
@@ -336,6 +341,7 @@ class NodeServer:
         self.leader_ipv4 = 0x7F000001
         self.hostname = socket.gethostname()
         self.stopping = False
+        self.paused = False
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._servers: list[asyncio.base_events.Server] = []
         self.client_address: tuple[str, int] = ("", 0)
@@ -355,6 +361,9 @@ class NodeServer:
             "@LOADSINGLEPARTITIONTABLE": self._load_single,
             "@LOADMULTIPARTITIONTABLE": self._load_multi,
             "@SHUTDOWN": self._shutdown,
+            "@PAUSE": self._pause,
+            "@RESUME": self._resume,
+            "@UPDATECLASSES": self._update_classes,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -503,7 +512,8 @@ class NodeServer:
                 flush()
                 conn.abort(f"unreadable invocation: {exc}")
                 return out
-            if not self.stopping and not ext and not proc.startswith("@"):
+            if not self.stopping and not self.paused and not ext \
+                    and not proc.startswith("@"):
                 group.append((handle, proc, params))
                 continue
             flush()
@@ -542,6 +552,8 @@ class NodeServer:
         """Run one call: partition-directed legs, server sysprocs, else the Database."""
         if self.stopping:
             return ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
+        if self.paused and not conn.admin and not self._read_only_call(proc, params):
+            return ClientResponse(Status.SERVER_UNAVAILABLE, PAUSED_MESSAGE)
         dest = ext.get("partition_destination")
         if dest is not None:
             if proc.startswith("@"):
@@ -623,7 +635,8 @@ class NodeServer:
                 ("INTERNALINTERFACE", ""), ("INTERNALPORT", "-1"),
                 ("PUBLICINTERFACE", ""),
                 ("BUILDSTRING", BUILD_STRING), ("VERSION", __version__),
-                ("CLUSTERSTATE", "RUNNING"), ("INITIALIZED", "true"),
+                ("CLUSTERSTATE", "PAUSED" if self.paused else "RUNNING"),
+                ("INITIALIZED", "true"), ("CLUSTERID", "0"),
                 ("STARTTIME", str(self.start_ms)),
                 ("UPTIME", _uptime(now_ms - self.start_ms)),
                 ("KFACTOR", str(self.cluster.kfactor)),
@@ -740,6 +753,172 @@ class NodeServer:
         self.loop.call_soon(self.request_stop)
         return ClientResponse(Status.SUCCESS, "Shutdown requested",
                               tables=[_table([("STATUS", B)], [(0,)])])
+
+    # -- admin mode (@Pause / @Resume) and class loading (@UpdateClasses)
+
+    def _read_only_call(self, proc: str, params: tuple) -> bool:
+        """Whether a call only reads (allowed from client connections while paused)."""
+        upper = proc.upper()
+        if upper == "@ADHOC":
+            if not params or not isinstance(params[0], str):
+                return True  # let @AdHoc report the bad parameters
+            try:
+                return bool(self.db._plan(params[0]).read_only)
+            except Exception:  # noqa: BLE001 - DDL (or unplannable SQL): treat as a write
+                return False
+        if proc.startswith("@"):
+            if upper == "@UPDATECLASSES":
+                return bool(params) and params[0] is None
+            return upper not in _WRITE_SYSPROCS
+        rt = self.db._procs.get(proc)
+        if rt is None:
+            real = self.db._procs_ci.get(proc.upper())
+            rt = self.db._procs.get(real) if real is not None else None
+        return rt is None or bool(rt.read_only)
+
+    def _admin_check(self, conn: Connection, proc: str) -> ClientResponse | None:
+        if not self.users.is_admin(conn.user or ""):
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  f"User {conn.user} does not have admin permission "
+                                  f"to run {proc}")
+        return None
+
+    def _pause(self, conn: Connection, params: tuple) -> ClientResponse:
+        """@Pause: enter admin mode; writes from client-port connections are refused."""
+        if not conn.admin:
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  "@Pause is available only on the admin port")
+        denied = self._admin_check(conn, "@Pause")
+        if denied is not None:
+            return denied
+        if not self.paused:
+            self.paused = True
+            log.warning("the server is paused (admin mode)")
+        return ClientResponse(Status.SUCCESS, tables=[_table([("STATUS", B)], [(0,)])])
+
+    def _resume(self, conn: Connection, params: tuple) -> ClientResponse:
+        """@Resume: leave admin mode."""
+        if not conn.admin:
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  "@Resume is available only on the admin port")
+        denied = self._admin_check(conn, "@Resume")
+        if denied is not None:
+            return denied
+        if self.paused:
+            self.paused = False
+            log.warning("the server resumed normal operation")
+        return ClientResponse(Status.SUCCESS, tables=[_table([("STATUS", B)], [(0,)])])
+
+    def _classes_table(self) -> VoltTable:
+        """The procedure classes of the loaded modules: CLASS_NAME, VOLT_PROCEDURE, ACTIVE_PROC."""
+        from voltdb_py.procedures import VoltProcedure
+
+        active = {p.class_path for p in self.db.catalog.procedures.values() if p.class_path}
+        rows = []
+        cdir = self.db._classes_dir
+        names = sorted(p.name for p in cdir.iterdir()) if cdir.is_dir() else []
+        for entry in names:
+            if entry.startswith(".") or entry == "__pycache__":
+                continue
+            module = entry.removesuffix(".py")
+            prefix = module + "."
+            mods = sorted((n, m) for n, m in list(sys.modules.items())
+                          if m is not None and (n == module or n.startswith(prefix)))
+            for modname, mod in mods:
+                for name in sorted(vars(mod)):
+                    obj = getattr(mod, name)
+                    if isinstance(obj, type) and issubclass(obj, VoltProcedure) \
+                            and obj is not VoltProcedure and obj.__module__ == modname:
+                        path = f"{modname}.{name}"
+                        rows.append((path, 1, 1 if path in active else 0))
+        return _table([("CLASS_NAME", S), ("VOLT_PROCEDURE", I), ("ACTIVE_PROC", I)], rows)
+
+    def _update_classes(self, conn: Connection, params: tuple) -> ClientResponse:
+        """@UpdateClasses(VARBINARY payload, STRING file name): load Python procedure code.
+
+        * name ``m.py``: payload is the source of module ``m``.
+        * name ``x.zip``: payload is a zip archive whose top level holds modules (``m.py``)
+          and/or package directories (``pkg/__init__.py``); each is loaded.
+        * payload and name both NULL: nothing changes (lists the classes).
+
+        The files are written under the server root (``uploaded-classes/``) and loaded with
+        Database.load_classes (which copies them into the database). Answers one table:
+        CLASS_NAME, VOLT_PROCEDURE, ACTIVE_PROC for every procedure class now loaded.
+        """
+        import io
+        import shutil
+        import zipfile
+        from pathlib import Path, PurePosixPath
+
+        usage = ("@UpdateClasses expects (VARBINARY module source or zip archive, "
+                 "STRING file name ending in .py or .zip)")
+        if len(params) != 2:
+            return _graceful(usage)
+        payload, name = params
+        if payload is None and name is None:
+            return ClientResponse(Status.SUCCESS, tables=[self._classes_table()])
+        denied = self._admin_check(conn, "@UpdateClasses")
+        if denied is not None:
+            return denied
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        if not isinstance(payload, (bytes, bytearray)) or not isinstance(name, str):
+            return _graceful(usage)
+        base = PurePosixPath(name.replace("\\", "/")).name
+        upload = Path(self.db.path).absolute().parent / "uploaded-classes"
+        work = upload / f".{os.getpid()}-{next(self.connection_ids)}"
+        try:
+            work.mkdir(parents=True)
+            targets: list[Path] = []
+            if base.endswith(".py"):
+                stem = base[:-3]
+                if not stem.isidentifier():
+                    return _graceful(f"@UpdateClasses: {stem!r} is not a valid module name")
+                (work / base).write_bytes(bytes(payload))
+                targets.append(work / base)
+            elif base.endswith(".zip"):
+                try:
+                    archive = zipfile.ZipFile(io.BytesIO(bytes(payload)))
+                except zipfile.BadZipFile as exc:
+                    return _graceful(f"@UpdateClasses: {base} is not a zip archive: {exc}")
+                with archive:
+                    tops: set[str] = set()
+                    for info in archive.infolist():
+                        parts = PurePosixPath(info.filename).parts
+                        if not parts or info.filename.startswith("/") or ".." in parts:
+                            return _graceful(f"@UpdateClasses: unsafe path {info.filename!r} "
+                                             f"in {base}")
+                        if parts[0] == "__pycache__" or "__pycache__" in parts:
+                            continue
+                        tops.add(parts[0])
+                        archive.extract(info, work)
+                for top in sorted(tops):
+                    p = work / top
+                    if (p.is_file() and top.endswith(".py")) or (p / "__init__.py").is_file():
+                        targets.append(p)
+                if not targets:
+                    return _graceful(f"@UpdateClasses: {base} holds no module (.py) or "
+                                     "package (directory with __init__.py) at its top level")
+            else:
+                return _graceful(f"@UpdateClasses: {base!r}: send a Python module (.py) or "
+                                 "a zip archive of modules and packages (.zip)")
+            loaded = []
+            for t in targets:
+                dest = upload / t.name
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                elif dest.exists():
+                    dest.unlink()
+                os.replace(t, dest)
+                loaded += self.db.load_classes(dest)
+        except VoltError as exc:
+            return _graceful(f"@UpdateClasses failed: {exc}")
+        except (OSError, SyntaxError, ImportError) as exc:
+            return _graceful(f"@UpdateClasses failed: {type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        log.info("@UpdateClasses loaded %s", ", ".join(loaded))
+        return ClientResponse(Status.SUCCESS, tables=[self._classes_table()])
 
 
 def _uptime(ms: int) -> str:
