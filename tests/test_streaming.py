@@ -252,3 +252,89 @@ def test_on_row_and_bad_arguments(env):
     assert resume is None
     with env.write() as txn:
         assert E.import_chunk(txn, dst, BY_ID, empty) == 0
+
+
+# A table with a unique string index whose keys share long prefixes (so that index entries
+# tie on their first 16 bytes and the import's sort must look further), and the same table
+# without that index (to export chunks the unique index would refuse).
+T3_COLS = [(E.T_BIGINT, 0, False, False), (E.T_STRING, 60, False, True),
+           (E.T_INTEGER, 0, False, True)]
+T3 = E.TupleSchema(3, T3_COLS, [0], 0, True, [(30, [1], True), (31, [2], False)])
+T3_LOOSE = E.TupleSchema(3, T3_COLS, [0], 0, True, [(31, [2], False)])
+_PREFIX = "customer-account-number-"
+
+
+def _t3_row(pk, v):
+    # v: None (NULL: never a clash) or a small int spelled after a long common prefix
+    return (pk, None if v is None else f"{_PREFIX}{v:03d}", pk % 3)
+
+
+@given(vals=st.lists(st.one_of(st.none(), st.integers(0, 400)), min_size=0, max_size=300),
+       held=st.lists(st.integers(0, 400), max_size=5), chunk_bytes=st.sampled_from([MB, 4000]))
+@settings(deadline=None, max_examples=40)
+def test_import_unique_index_any_order_and_ties(vals, held, chunk_bytes):
+    """Duplicates inside a chunk or against the store raise and write nothing; otherwise the
+    index holds exactly the rows' keys (many entries: the radix-sort path, ties included)."""
+    with tempfile.TemporaryDirectory() as d:
+        with Storage.open(d + "/e", map_size_bytes=32 * MB, sync="none") as s:
+            src = E.PartitionStore(0, s.db("p0"))
+            dst = E.PartitionStore(1, s.db("p1"))
+            with s.write() as txn:
+                for i, v in enumerate(vals):
+                    src.insert(txn, T3_LOOSE, _t3_row(i, v))
+                for j, v in enumerate(held):
+                    if v not in held[:j]:
+                        dst.insert(txn, T3, _t3_row(10 ** 6 + j, v))
+            with s.read() as txn:
+                chunks, resume = [], None
+                while True:
+                    c, resume = E.export_range(txn, src, [T3_LOOSE], TMIN, TMAX, chunk_bytes, resume)
+                    chunks.append(c)
+                    if resume is None:
+                        break
+            with s.write() as txn:
+                seen = set(held)
+                before = list(dst.scan(txn, T3))
+                for c in chunks:
+                    rows = []
+                    E.import_chunk(txn, E.PartitionStore(2, s.db("p2")), {3: T3_LOOSE}, c,
+                                   on_row=lambda t, r: rows.append(r))
+                    mine = [r[1] for r in rows if r[1] is not None]
+                    clash = len(set(mine)) < len(mine) or any(
+                        int(x[len(_PREFIX):]) in seen for x in mine)
+                    if clash:
+                        with pytest.raises(ConstraintError, match="index 30"):
+                            E.import_chunk(txn, dst, {3: T3}, c)
+                        assert list(dst.scan(txn, T3)) == before
+                        break
+                    assert E.import_chunk(txn, dst, {3: T3}, c) == len(rows)
+                    seen.update(int(x[len(_PREFIX):]) for x in mine)
+                    before = list(dst.scan(txn, T3))
+                got = list(dst.scan(txn, T3))
+                assert dst.count(txn, T3) == len(got)
+                for iid in (30, 31):
+                    want = sorted(got,  # NULL keys are indexed too (and sort first)
+                                  key=lambda x: (E.encode_key([E.T_STRING], [x[1][1]]) if iid == 30
+                                                 else E.encode_key([E.T_INTEGER], [x[1][2]]), x[0]))
+                    assert [r for _, r in dst.index_scan(txn, T3, iid)] == [r for _, r in want]
+
+
+def test_import_large_chunk_matches_source(env):
+    """One chunk of many rows (both tables, with and without a primary key) lands whole."""
+    src = E.PartitionStore(0, env.db("p0"))
+    dst = E.PartitionStore(1, env.db("p1"))
+    with env.write() as txn:
+        fill(txn, src, 200)
+        chunk, _ = E.export_range(txn, src, SCHEMAS, TMIN, TMAX, 1 << 20)
+        assert E.import_chunk(txn, dst, BY_ID, chunk) == 400
+        assert table_state(txn, dst) == table_state(txn, src)
+
+
+@given(data=st.binary(max_size=3000), extra=st.integers(0, 70))
+@settings(deadline=None, max_examples=200)
+def test_chunk_crc_is_zlibs(data, extra):
+    import zlib
+    data = data + bytes(range(extra))
+    assert E._sm_crc32_check(data) == zlib.crc32(data)
+    big = data * (1 + 70000 // (len(data) + 1))
+    assert E._sm_crc32_check(big) == zlib.crc32(big)
