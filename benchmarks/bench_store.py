@@ -5,6 +5,8 @@ The primitive works on the same keys and values as the engine (token-prefixed ro
 so the ratio is the engine's own cost: key building, encoding, index entry, row counter.
 """
 
+import random
+
 import pytest
 from voltdb_py.engine import _engine as E
 
@@ -77,6 +79,74 @@ def test_get_by_pk(benchmark, storage, kv_rows, kv, loaded, compare):
 
     benchmark.pedantic(engine, rounds=3, iterations=1)
     compare(f"get {N_ROWS} rows by pk (vs get)", engine, primitive, N_ROWS)
+
+
+def test_upsert_existing(benchmark, storage, kv_rows, kv, loaded, compare):
+    """Upsert of existing rows in random order, 100 per transaction, vs get + put."""
+    KV, N_ROWS = kv
+    store, keys = loaded
+    raw = storage.db("raw")
+    order = list(range(N_ROWS))
+    random.Random(3).shuffle(order)
+    rows = [kv_rows[i] for i in order]
+    pairs = [(keys[i], KV.encode_row(kv_rows[i])) for i in order]
+
+    def engine():
+        for s in range(0, N_ROWS, 100):
+            with storage.write() as txn:
+                for r in rows[s:s + 100]:
+                    store.upsert(txn, KV, r)
+
+    def primitive():
+        for s in range(0, N_ROWS, 100):
+            with storage.write() as txn:
+                for k, v in pairs[s:s + 100]:
+                    txn.get(k, db=raw)
+                    txn.put(k, v, db=raw)
+
+    benchmark.pedantic(engine, rounds=1, iterations=1)
+    compare(f"upsert {N_ROWS} existing rows, 100 per txn (vs get + put)", engine, primitive,
+            N_ROWS)
+    with storage.read() as txn:
+        assert store.count(txn, KV) == N_ROWS
+
+
+def test_delete(benchmark, storage, kv_rows, kv, compare):
+    """Delete every row by row key, 100 per transaction, vs get + delete."""
+    KV, N_ROWS = kv
+    store = E.PartitionStore(0, storage.db("p0"))
+    raw = storage.db("raw")
+    keys = []
+
+    def setup(label):
+        _fresh(storage, "p0" if label == "engine" else "raw")
+        with storage.write() as txn:
+            if label == "engine":
+                keys[:] = [store.insert(txn, KV, r) for r in kv_rows]
+            else:
+                for k, r in zip(keys, kv_rows):
+                    txn.put(k, KV.encode_row(r), db=raw)
+
+    def engine():
+        for s in range(0, N_ROWS, 100):
+            with storage.write() as txn:
+                for k in keys[s:s + 100]:
+                    store.delete(txn, KV, k)
+
+    def primitive():
+        for s in range(0, N_ROWS, 100):
+            with storage.write() as txn:
+                for k in keys[s:s + 100]:
+                    txn.get(k, db=raw)
+                    txn.delete(k, db=raw)
+
+    setup("engine")
+    benchmark.pedantic(engine, rounds=1, iterations=1)
+    setup("engine")
+    compare(f"delete {N_ROWS} rows, 100 per txn (vs get + delete)", engine, primitive, N_ROWS,
+            setup=setup)
+    with storage.read() as txn:
+        assert store.count(txn, KV) == 0
 
 
 def _raw_iter(storage, n):

@@ -5,7 +5,7 @@
 # DELETE on a table without materialized views. Everything else takes the general path.
 
 from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 DEF _FP_GET = 0
 DEF _FP_INSERT = 1
@@ -72,6 +72,17 @@ cdef class PointProcedure:
             raise ValueError(f"unknown point procedure kind {kind}")
         if not 0 <= part_param < len(param_specs):
             raise ValueError("the partitioning parameter is out of range")
+        # execute() indexes these tuples without bounds checks.
+        nparams = len(param_specs)
+        if not all(type(spec) is tuple and len(spec) == 3 for spec in param_specs):
+            raise ValueError("each parameter spec must be a (vtype, size, in_bytes) tuple")
+        if not all(type(i) is int and 0 <= i < nparams for i in key_params):
+            raise ValueError("a key parameter is out of range")
+        if not all(type(i) is int and -1 <= i < nparams for i in row_sources) or \
+                len(row_defaults) != len(row_sources):
+            raise ValueError("row sources and defaults do not match the parameters")
+        if not all(type(i) is int and 0 <= i < schema.ncols for i in projection):
+            raise ValueError("a projected column is out of range")
         self.kind = kind
         self.read_only = kind == _FP_GET
         self.schema = schema
@@ -88,21 +99,22 @@ cdef class PointProcedure:
         self.coerce_fn = coerce_fn
         self.param_error = param_error
 
-    cdef list _coerce(self, tuple params):
-        cdef list out = list(params)
+    cdef tuple _coerce(self, tuple params):
+        """params with each value coerced to its parameter's type (params itself if all fit)."""
+        cdef list out = None
         cdef Py_ssize_t i
         cdef int vtype, size
         cdef object v, spec
-        if len(params) != self.nparams:
+        if PyTuple_GET_SIZE(params) != self.nparams:
             raise self.param_error(
                 f"EXPECTS {self.nparams} PARAMS, BUT RECEIVED {len(params)}")
         for i in range(self.nparams):
-            v = out[i]
+            v = <object>PyTuple_GET_ITEM(params, i)
             if v is None:
                 continue
-            spec = self.param_specs[i]
-            vtype = spec[0]
-            size = spec[1]
+            spec = <object>PyTuple_GET_ITEM(self.param_specs, i)
+            vtype = (<tuple>spec)[0]
+            size = (<tuple>spec)[1]
             if vtype == _T_STRING:
                 if type(v) is str and not spec[2] and (size == 0 or len(<str>v) <= size):
                     continue
@@ -115,12 +127,23 @@ cdef class PointProcedure:
                     continue
             elif _fp_int_ok(vtype, v):
                 continue
+            if out is None:
+                out = list(params)
             out[i] = self.coerce_fn(vtype, v, size, spec[2], f"parameter {i + 1}")
-        return out
+        return params if out is None else tuple(out)
 
     def partition(self, list values):
         """The partition of the call: where its partitioning parameter hashes."""
         return self.hashinator.partition_for_value(self.part_vtype, values[self.part_param])
+
+    cdef int _fp_partition(self, object value) except -1:
+        cdef Hashinator h
+        if type(self.hashinator) is Hashinator:
+            h = <Hashinator>self.hashinator
+            if _hz_is_null(self.part_vtype, value):
+                return 0
+            return h._lookup(_token_for(self.part_vtype, value))
+        return self.hashinator.partition_for_value(self.part_vtype, value)
 
     def execute(self, txn, tuple params):
         """Run the call in txn: rows (GET) or the modified row count (writes).
@@ -128,47 +151,46 @@ cdef class PointProcedure:
         Raises the typed errors of the general path: TypeMismatchError,
         ValueOutOfRangeError, ConstraintError, MispartitionedError, param_error.
         """
-        cdef list values = self._coerce(params)
-        cdef int pid = self.hashinator.partition_for_value(self.part_vtype,
-                                                           values[self.part_param])
-        cdef object store = self.stores[pid]
+        cdef tuple values = self._coerce(params)
+        cdef int pid = self._fp_partition(<object>PyTuple_GET_ITEM(values, self.part_param))
+        cdef PartitionStore store = <PartitionStore?>self.stores[pid]
+        cdef _TableInfo inf = store.info(self.schema)
         cdef Py_ssize_t i, n
-        cdef object row, hit
-        cdef list out
+        cdef int src
+        cdef object row, v
         if self.kind == _FP_GET or self.kind == _FP_DELETE:
-            n = len(self.key_params)
+            n = PyTuple_GET_SIZE(self.key_params)
             key = PyTuple_New(n)
             for i in range(n):
-                v = values[<int>self.key_params[i]]
+                src = <int>(<object>PyTuple_GET_ITEM(self.key_params, i))
+                v = <object>PyTuple_GET_ITEM(values, src)
                 if v is None:  # NULL = x is never true
                     return [] if self.kind == _FP_GET else 0
                 Py_INCREF(v)
                 PyTuple_SET_ITEM(key, i, v)
-            if self.kind == _FP_GET:
-                row = store.get(txn, self.schema, key)
-                if row is None:
-                    return []
-                n = len(self.projection)
-                out_row = PyTuple_New(n)
-                for i in range(n):
-                    v = (<tuple>row)[<int>self.projection[i]]
-                    Py_INCREF(v)
-                    PyTuple_SET_ITEM(out_row, i, v)
-                return [out_row]
-            hit = store.get_key(txn, self.schema, key)
-            if hit is None:
-                return 0
-            store.delete(txn, self.schema, hit[0])
-            return 1
-        n = len(self.row_sources)
+            if self.kind == _FP_DELETE:
+                return 1 if store._st_delete_pk(txn, inf, key) else 0
+            row = store._st_get(txn, inf, key)
+            if row is None:
+                return []
+            n = PyTuple_GET_SIZE(self.projection)
+            out_row = PyTuple_New(n)
+            for i in range(n):
+                v = <object>PyTuple_GET_ITEM(
+                    <tuple>row, <int>(<object>PyTuple_GET_ITEM(self.projection, i)))
+                Py_INCREF(v)
+                PyTuple_SET_ITEM(out_row, i, v)
+            return [out_row]
+        n = PyTuple_GET_SIZE(self.row_sources)
         row = PyTuple_New(n)
         for i in range(n):
-            src = <int>self.row_sources[i]
-            v = values[src] if src >= 0 else self.row_defaults[i]
+            src = <int>(<object>PyTuple_GET_ITEM(self.row_sources, i))
+            v = <object>PyTuple_GET_ITEM(values, src) if src >= 0 else \
+                <object>PyTuple_GET_ITEM(self.row_defaults, i)
             Py_INCREF(v)
             PyTuple_SET_ITEM(row, i, v)
         if self.kind == _FP_INSERT:
-            store.insert(txn, self.schema, row)
+            store._st_insert_row(txn, inf, row)
         else:
-            store.upsert(txn, self.schema, row)
+            store._st_upsert(txn, inf, row)
         return 1

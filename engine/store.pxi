@@ -98,6 +98,9 @@ cdef class _TableInfo:
     cdef readonly bint has_pk
     cdef readonly bint pk_gives_token     # the row key can be built from the PK values
     cdef readonly int pk_index_pos        # position of the PK's index in indexes, or -1
+    cdef readonly bint pk_only            # keys follow from the PK alone: row key, PK index
+    cdef long long count_last             # the row count this store last wrote (a guess)
+    cdef bint count_known
     cdef readonly int ncols
     cdef readonly list pk_cols
     cdef readonly list idx_prefix         # per index: u16 index id bytes
@@ -140,6 +143,8 @@ cdef class _TableInfo:
             if self.has_pk and unique and list(cols) == self.pk_cols and self.pk_index_pos < 0:
                 self.pk_index_pos = i
         self.nidx = len(self.idx_ids)
+        self.pk_only = self.pk_gives_token and (
+            self.nidx == 0 or (self.nidx == 1 and self.pk_index_pos == 0))
 
     cdef int index_pos(self, int index_id) except -2:
         cdef int i
@@ -231,6 +236,11 @@ cdef inline bint _st_has_prefix(const unsigned char *p, Py_ssize_t n, const unsi
     return n >= npre and memcmp(p, pre, npre) == 0
 
 
+cdef tuple _st_pk_values(_TableInfo inf, row):
+    """The primary-key values of a full row, in primary-key order."""
+    return tuple([row[c] for c in inf.pk_cols])
+
+
 cdef class PartitionStore:
     """Tables and indexes of one partition (or of the replicated tables) in one named DB.
 
@@ -287,22 +297,56 @@ cdef class PartitionStore:
         return _u64(self.rowid_base | n)
 
     cdef int add_count(self, txn, _TableInfo inf, long long delta) except -1:
+        """Add delta to the table's exact row counter.
+
+        The counter is read and written in one LMDB call when the value this store last
+        wrote is still there (the usual case): the guess last + delta is written with
+        replace(), which returns the value it overwrote. Any other old value (an aborted
+        transaction, another writer, a truncate) is corrected with a second put, so the
+        stored count is always old + delta.
+        """
+        cdef long long n, guess
+        cdef object v
         if delta == 0:
             return 0
-        v = txn.get(inf.count_key, None, self.dbi)
-        cdef long long n = 0 if v is None else <long long>_read_u64(_as_bytes(v))
+        guess = inf.count_last + delta
+        if inf.count_known and guess >= 0:
+            v = txn.replace(inf.count_key, _u64(<uint64_t>guess), self.dbi)
+            if v is None:
+                n = 0
+            else:
+                try:
+                    n = <long long>_read_u64(_as_bytes(v))
+                except StorageError:
+                    txn.put(inf.count_key, v, True, True, False, self.dbi)
+                    raise
+            if n == inf.count_last:
+                inf.count_last = guess
+                return 0
+            if n + delta < 0:
+                if v is None:
+                    txn.delete(inf.count_key, _EMPTY, self.dbi)
+                else:
+                    txn.put(inf.count_key, v, True, True, False, self.dbi)
+                raise StorageError(f"row counter of table {inf.table_id} went negative")
+        else:
+            v = txn.get(inf.count_key, None, self.dbi)
+            n = 0 if v is None else <long long>_read_u64(_as_bytes(v))
+            if n + delta < 0:
+                raise StorageError(f"row counter of table {inf.table_id} went negative")
         n += delta
-        if n < 0:
-            raise StorageError(f"row counter of table {inf.table_id} went negative")
         txn.put(inf.count_key, _u64(<uint64_t>n), True, True, False, self.dbi)
+        inf.count_last = n
+        inf.count_known = True
         return 0
 
-    cdef int _st_check_unique(self, txn, _TableInfo inf, _StKeys *k, bytes own_tail,
+    cdef int _st_check_unique(self, txn, _TableInfo inf, _StKeys *k,
+                              const unsigned char *own_tail, Py_ssize_t ntail,
                               _StKeys *old) except -1:
         """Raise ConstraintError if a unique index already holds one of k's keys for another row.
 
-        own_tail: row key without table id of the row being updated (entries of that row do
-        not conflict), or None. old: that row's current keys (unchanged keys need no
+        own_tail[:ntail]: row key without table id of the row being updated (entries of that
+        row do not conflict), or NULL. old: that row's current keys (unchanged keys need no
         check), or NULL.
         """
         cdef TupleSchema ts = inf.ts
@@ -315,7 +359,7 @@ cdef class PartitionStore:
                 continue
             if old != NULL and _st_same_ix(k, old, i):
                 continue
-            if i == inf.pk_index_pos and inf.pk_gives_token and own_tail is None:
+            if i == inf.pk_index_pos and inf.pk_gives_token and own_tail == NULL:
                 continue          # checked exactly through the row key
             npre = k.ends[i + 1] - k.ends[i]
             pre = PyBytes_FromStringAndSize(<char *>k.ix.data + k.ends[i], npre)
@@ -324,8 +368,8 @@ cdef class PartitionStore:
             if cur.set_range(pre):
                 keep = _as_const_buffer(cur.key(), &kp, &nk)
                 if _st_has_prefix(kp, nk, <const unsigned char *>PyBytes_AS_STRING(pre), npre):
-                    if (own_tail is None or nk - npre != PyBytes_GET_SIZE(own_tail)
-                            or memcmp(kp + npre, PyBytes_AS_STRING(own_tail), nk - npre) != 0):
+                    if (own_tail == NULL or nk - npre != ntail
+                            or memcmp(kp + npre, own_tail, ntail) != 0):
                         self.raise_conflict(inf, i)
         return 0
 
@@ -411,42 +455,48 @@ cdef class PartitionStore:
         return 0
 
     # ------------------------------------------------------------------ writes
+    # Every write encodes its row once and builds all keys from those bytes in C; the old
+    # row of an update or delete is never decoded, its keys are built from its bytes too.
+
     cdef bytes _st_insert(self, txn, _TableInfo inf, object row, bint count):
         """Validate and write row with its index entries (counter too if count); its row key."""
         cdef RowBuf val
         cdef _StKeys k
-        cdef bytes rk, vb
         rowbuf_init(&val)
         _st_keys_init(&k, inf.nidx)
         try:
             inf.ts._encode_into(&val, row)
             _st_build(inf.ts, val.data, val.len, &k, False)
-            vb = rowbuf_bytes(&val)
-            if inf.has_pk:
-                rk = rowbuf_bytes(&k.key)
-                try:
-                    self._st_check_unique(txn, inf, &k, None, NULL)
-                except ConstraintError:
-                    # A duplicate primary key is the violation to report.
-                    if txn.get(rk, None, self.dbi) is not None:
-                        self.raise_pk(inf)
-                    raise
-                if not txn.put(rk, vb, True, False, False, self.dbi):
-                    self.raise_pk(inf)
-            else:
-                self._st_check_unique(txn, inf, &k, None, NULL)
-                rowbuf_put(&k.key, PyBytes_AS_STRING(self.next_rowid(txn)), 8)
-                rk = rowbuf_bytes(&k.key)
-                if not txn.put(rk, vb, True, False, False, self.dbi):
-                    raise ConstraintError(f"row id already present in table {inf.table_id} "
-                                          f"(partition {self.partition_id})")
-            self._st_put_entries(txn, inf, &k, rk)
-            if count:
-                self.add_count(txn, inf, 1)
-            return rk
+            return self._st_insert_built(txn, inf, &k, rowbuf_bytes(&val), count)
         finally:
             _st_keys_free(&k)
             rowbuf_free(&val)
+
+    cdef bytes _st_insert_built(self, txn, _TableInfo inf, _StKeys *k, bytes vb, bint count):
+        """Write the encoded row vb whose keys are k (checked first); its row key."""
+        cdef bytes rk
+        if inf.has_pk:
+            rk = rowbuf_bytes(&k.key)
+            try:
+                self._st_check_unique(txn, inf, k, NULL, 0, NULL)
+            except ConstraintError:
+                # A duplicate primary key is the violation to report.
+                if txn.get(rk, None, self.dbi) is not None:
+                    self.raise_pk(inf)
+                raise
+            if not txn.put(rk, vb, True, False, False, self.dbi):
+                self.raise_pk(inf)
+        else:
+            self._st_check_unique(txn, inf, k, NULL, 0, NULL)
+            rowbuf_put(&k.key, PyBytes_AS_STRING(self.next_rowid(txn)), 8)
+            rk = rowbuf_bytes(&k.key)
+            if not txn.put(rk, vb, True, False, False, self.dbi):
+                raise ConstraintError(f"row id already present in table {inf.table_id} "
+                                      f"(partition {self.partition_id})")
+        self._st_put_entries(txn, inf, k, rk)
+        if count:
+            self.add_count(txn, inf, 1)
+        return rk
 
     cdef raise_pk(self, _TableInfo inf):
         where = f"index {inf.idx_ids[inf.pk_index_pos]} of " if inf.pk_index_pos >= 0 else ""
@@ -454,13 +504,16 @@ cdef class PartitionStore:
             f"PRIMARY KEY constraint violation: {where}table {inf.table_id} "
             f"(partition {self.partition_id})")
 
-    def insert(self, txn, schema, row):
-        """Insert row; return its row key. ConstraintError on a duplicate PK/unique key."""
-        cdef _TableInfo inf = self.info(schema)
+    cdef bytes _st_insert_row(self, txn, _TableInfo inf, object row):
+        """insert() without the Python call: LMDB errors become StorageError."""
         try:
             return self._st_insert(txn, inf, row, True)
         except _lmdb.Error as exc:
             raise self._st_error(exc) from exc
+
+    def insert(self, txn, schema, row):
+        """Insert row; return its row key. ConstraintError on a duplicate PK/unique key."""
+        return self._st_insert_row(txn, self.info(schema), row)
 
     def insert_many(self, txn, schema, rows):
         """Insert each row of rows (each checked as by insert); return the number inserted.
@@ -483,43 +536,50 @@ cdef class PartitionStore:
 
     cdef bytes _st_update(self, txn, _TableInfo inf, bytes rowkey, _StKeys *old, new_row):
         """Replace the row at rowkey (whose keys are old) by new_row; its new row key."""
-        cdef RowBuf val, tmp
+        cdef RowBuf val
         cdef _StKeys k
-        cdef bytes vb, new_key, old_tail = rowkey[2:]
-        cdef Py_ssize_t i
         rowbuf_init(&val)
-        rowbuf_init(&tmp)
         _st_keys_init(&k, inf.nidx)
         try:
             inf.ts._encode_into(&val, new_row)
             _st_build(inf.ts, val.data, val.len, &k, False)
-            vb = rowbuf_bytes(&val)
-            if not inf.has_pk:
-                rowbuf_put(&k.key, PyBytes_AS_STRING(rowkey) + 6, PyBytes_GET_SIZE(rowkey) - 6)
-            new_key = rowbuf_bytes(&k.key)
-            if new_key == rowkey:
-                self._st_check_unique(txn, inf, &k, old_tail, old)
-                txn.put(rowkey, vb, True, True, False, self.dbi)
-                for i in range(inf.nidx):
-                    if not _st_same_ix(&k, old, i):
-                        txn.delete(_st_entry(old, i, <const unsigned char *>PyBytes_AS_STRING(old_tail),
-                                             PyBytes_GET_SIZE(old_tail), &tmp), _EMPTY, self.dbi)
-                        txn.put(_st_entry(&k, i, <const unsigned char *>PyBytes_AS_STRING(old_tail),
-                                          PyBytes_GET_SIZE(old_tail), &tmp),
-                                _EMPTY, True, True, False, self.dbi)
-                return rowkey
-            if txn.get(new_key, None, self.dbi) is not None:
-                self.raise_pk(inf)
-            self._st_check_unique(txn, inf, &k, old_tail, NULL)
-            self._st_del_entries(txn, inf, old, rowkey)
-            txn.delete(rowkey, _EMPTY, self.dbi)
-            txn.put(new_key, vb, True, True, False, self.dbi)
-            self._st_put_entries(txn, inf, &k, new_key)
-            return new_key
+            return self._st_update_built(txn, inf, rowkey, old, &k, rowbuf_bytes(&val))
         finally:
             _st_keys_free(&k)
-            rowbuf_free(&tmp)
             rowbuf_free(&val)
+
+    cdef bytes _st_update_built(self, txn, _TableInfo inf, bytes rowkey, _StKeys *old,
+                                _StKeys *k, bytes vb):
+        """Replace the row at rowkey (keys old) by the encoded row vb (keys k); its row key."""
+        cdef RowBuf tmp
+        cdef bytes new_key
+        cdef Py_ssize_t i
+        cdef const unsigned char *tail = <const unsigned char *>PyBytes_AS_STRING(rowkey) + 2
+        cdef Py_ssize_t ntail = PyBytes_GET_SIZE(rowkey) - 2
+        if not inf.has_pk:
+            rowbuf_put(&k.key, PyBytes_AS_STRING(rowkey) + 6, PyBytes_GET_SIZE(rowkey) - 6)
+        if k.key.len == ntail + 2 and memcmp(k.key.data, PyBytes_AS_STRING(rowkey), k.key.len) == 0:
+            self._st_check_unique(txn, inf, k, tail, ntail, old)
+            txn.put(rowkey, vb, True, True, False, self.dbi)
+            rowbuf_init(&tmp)
+            try:
+                for i in range(inf.nidx):
+                    if not _st_same_ix(k, old, i):
+                        txn.delete(_st_entry(old, i, tail, ntail, &tmp), _EMPTY, self.dbi)
+                        txn.put(_st_entry(k, i, tail, ntail, &tmp),
+                                _EMPTY, True, True, False, self.dbi)
+            finally:
+                rowbuf_free(&tmp)
+            return rowkey
+        new_key = rowbuf_bytes(&k.key)
+        if txn.get(new_key, None, self.dbi) is not None:
+            self.raise_pk(inf)
+        self._st_check_unique(txn, inf, k, tail, ntail, NULL)
+        self._st_del_entries(txn, inf, old, rowkey)
+        txn.delete(rowkey, _EMPTY, self.dbi)
+        txn.put(new_key, vb, True, True, False, self.dbi)
+        self._st_put_entries(txn, inf, k, new_key)
+        return new_key
 
     cdef bytes _st_update_stored(self, txn, _TableInfo inf, bytes rowkey, object v, new_row):
         cdef _StKeys old
@@ -527,6 +587,16 @@ cdef class PartitionStore:
         try:
             self._st_keys_of_value(inf, v, &old)
             return self._st_update(txn, inf, rowkey, &old, new_row)
+        finally:
+            _st_keys_free(&old)
+
+    cdef bytes _st_update_stored_built(self, txn, _TableInfo inf, bytes rowkey, object v,
+                                       _StKeys *k, bytes vb):
+        cdef _StKeys old
+        _st_keys_init(&old, inf.nidx)
+        try:
+            self._st_keys_of_value(inf, v, &old)
+            return self._st_update_built(txn, inf, rowkey, &old, k, vb)
         finally:
             _st_keys_free(&old)
 
@@ -540,6 +610,8 @@ cdef class PartitionStore:
         cdef bytes rk = _as_bytes(rowkey)
         self.check_rowkey(inf, rk)
         try:
+            if inf.pk_only:
+                return self._st_update_pk_only(txn, inf, rk, new_row)
             v = txn.get(rk, None, self.dbi)
             if v is None:
                 return None
@@ -547,12 +619,44 @@ cdef class PartitionStore:
         except _lmdb.Error as exc:
             raise self._st_error(exc) from exc
 
-    def upsert(self, txn, schema, row):
-        """Update the row with row's primary key, or insert row; return the row key."""
-        cdef _TableInfo inf = self.info(schema)
+    cdef object _st_update_pk_only(self, txn, _TableInfo inf, bytes rk, new_row):
+        """update() of a table whose only index is its primary key's."""
         cdef RowBuf val
         cdef _StKeys k
-        cdef bytes rowkey
+        cdef bytes vb
+        rowbuf_init(&val)
+        _st_keys_init(&k, inf.nidx)
+        try:
+            try:
+                inf.ts._encode_into(&val, new_row)
+            except VoltError:
+                # No row at rk: nothing to update, whatever new_row holds.
+                if txn.get(rk, None, self.dbi) is None:
+                    return None
+                raise
+            _st_build(inf.ts, val.data, val.len, &k, False)
+            vb = rowbuf_bytes(&val)
+            if k.key.len == PyBytes_GET_SIZE(rk) and memcmp(k.key.data, PyBytes_AS_STRING(rk),
+                                                            k.key.len) == 0:
+                # Same primary key: every key stays, so write first and learn from the
+                # old value (one B-tree descent) whether there was a row to update.
+                if txn.replace(rk, vb, self.dbi) is None:
+                    txn.delete(rk, _EMPTY, self.dbi)
+                    return None
+                return rk
+            v = txn.get(rk, None, self.dbi)
+            if v is None:
+                return None
+            return self._st_update_stored_built(txn, inf, rk, v, &k, vb)
+        finally:
+            _st_keys_free(&k)
+            rowbuf_free(&val)
+
+    cdef bytes _st_upsert(self, txn, _TableInfo inf, object row):
+        """upsert() without the Python call: LMDB errors become StorageError."""
+        cdef RowBuf val
+        cdef _StKeys k
+        cdef bytes rowkey, vb
         if not inf.has_pk:
             raise TypeMismatchError(f"UPSERT needs a primary key; table {inf.table_id} has none")
         rowbuf_init(&val)
@@ -561,38 +665,79 @@ cdef class PartitionStore:
             inf.ts._encode_into(&val, row)
             _st_build(inf.ts, val.data, val.len, &k, False)
             rowkey = rowbuf_bytes(&k.key)
-        finally:
-            _st_keys_free(&k)
-            rowbuf_free(&val)
-        try:
+            vb = rowbuf_bytes(&val)
+            if inf.pk_only:
+                # The only index is the primary key's: an existing row keeps every key, and
+                # a new one can only collide on its row key. So write first and learn from
+                # the old value (one B-tree descent) whether this was an insert.
+                if txn.replace(rowkey, vb, self.dbi) is None:
+                    self._st_put_entries(txn, inf, &k, rowkey)
+                    self.add_count(txn, inf, 1)
+                return rowkey
             v = txn.get(rowkey, None, self.dbi)
             if v is None:
                 if not inf.pk_gives_token and inf.pk_index_pos >= 0:
                     # Same PK under another token: update that row (key changes).
-                    old_key = self.pk_row_key(txn, inf, tuple(row[c] for c in inf.pk_cols))
+                    old_key = self.pk_row_key(txn, inf, _st_pk_values(inf, row))
                     if old_key is not None:
                         v = txn.get(old_key, None, self.dbi)
-                        return self._st_update_stored(txn, inf, old_key, v, row)
-                return self._st_insert(txn, inf, row, True)
-            return self._st_update_stored(txn, inf, rowkey, v, row)
+                        return self._st_update_stored_built(txn, inf, old_key, v, &k, vb)
+                return self._st_insert_built(txn, inf, &k, vb, True)
+            return self._st_update_stored_built(txn, inf, rowkey, v, &k, vb)
         except _lmdb.Error as exc:
             raise self._st_error(exc) from exc
+        finally:
+            _st_keys_free(&k)
+            rowbuf_free(&val)
 
-    cdef object _delete(self, txn, _TableInfo inf, bytes rowkey):
+    def upsert(self, txn, schema, row):
+        """Update the row with row's primary key, or insert row; return the row key."""
+        return self._st_upsert(txn, self.info(schema), row)
+
+    cdef bint _st_delete_popped(self, txn, _TableInfo inf, bytes rowkey, object v) except -1:
+        """Finish deleting the row whose value v was just popped from rowkey: entries, count.
+
+        If v's keys cannot be built, v is put back before the error propagates.
+        """
         cdef _StKeys k
-        v = txn.get(rowkey, None, self.dbi)
-        if v is None:
-            return None
-        old = self.decode(inf, v)
         _st_keys_init(&k, inf.nidx)
         try:
-            self._st_keys_of_value(inf, v, &k)
+            try:
+                self._st_keys_of_value(inf, v, &k)
+            except BaseException:
+                txn.put(rowkey, v, True, True, False, self.dbi)
+                raise
             self._st_del_entries(txn, inf, &k, rowkey)
         finally:
             _st_keys_free(&k)
-        txn.delete(rowkey, _EMPTY, self.dbi)
         self.add_count(txn, inf, -1)
+        return True
+
+    cdef object _delete(self, txn, _TableInfo inf, bytes rowkey):
+        # pop: one B-tree descent finds, returns and removes the row.
+        v = txn.pop(rowkey, self.dbi)
+        if v is None:
+            return None
+        try:
+            old = self.decode(inf, v)
+        except BaseException:
+            txn.put(rowkey, v, True, True, False, self.dbi)
+            raise
+        self._st_delete_popped(txn, inf, rowkey, v)
         return old
+
+    cdef bint _st_delete_pk(self, txn, _TableInfo inf, pk_values) except -1:
+        """Delete the row with primary key pk_values without decoding it; whether one was."""
+        try:
+            rk = self.pk_row_key(txn, inf, pk_values)
+            if rk is None:
+                return False
+            v = txn.pop(rk, self.dbi)
+            if v is None:
+                return False
+            return self._st_delete_popped(txn, inf, <bytes>rk, v)
+        except _lmdb.Error as exc:
+            raise self._st_error(exc) from exc
 
     def delete(self, txn, schema, rowkey):
         """Delete the row at rowkey with its index entries; return it (None if absent)."""
@@ -621,17 +766,28 @@ cdef class PartitionStore:
             raise self._st_error(exc) from exc
 
     # ------------------------------------------------------------------ reads
-    def get(self, txn, schema, pk_values):
-        """The row with primary key pk_values (a tuple in PK column order), or None."""
-        cdef _TableInfo inf = self.info(schema)
+    cdef object _st_get(self, txn, _TableInfo inf, pk_values):
+        """get() without the Python call."""
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
         try:
             rk = self.pk_row_key(txn, inf, pk_values)
             if rk is None:
                 return None
             v = txn.get(rk, None, self.dbi)
-            return None if v is None else self.decode(inf, v)
         except _lmdb.Error as exc:
             raise self._st_error(exc) from exc
+        if v is None:
+            return None
+        if PyBytes_CheckExact(v):
+            return inf.ts._decode_ptr(<const unsigned char *>PyBytes_AS_STRING(v),
+                                      PyBytes_GET_SIZE(v))
+        keep = _as_const_buffer(v, &p, &n)
+        return inf.ts._decode_ptr(p, n)
+
+    def get(self, txn, schema, pk_values):
+        """The row with primary key pk_values (a tuple in PK column order), or None."""
+        return self._st_get(txn, self.info(schema), pk_values)
 
     def get_key(self, txn, schema, pk_values):
         """(rowkey, row) of the row with primary key pk_values, or None."""

@@ -3,6 +3,7 @@
 
 import tempfile
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +89,8 @@ def test_fast_path_matches_general_path(ops):
                 assert [t.rows for t in a.tables] == [t.rows for t in b.tables], op
                 assert [[(c.name.upper(), c.type) for c in t.columns] for t in a.tables] == \
                     [[(c.name.upper(), c.type) for c in t.columns] for t in b.tables], op
-        for sql in ("SELECT * FROM kv ORDER BY k, sub", "SELECT * FROM s ORDER BY name"):
+        for sql in ("SELECT * FROM kv ORDER BY k, sub", "SELECT * FROM s ORDER BY name",
+                    "SELECT COUNT(*) FROM kv", "SELECT COUNT(*) FROM s"):
             assert fast.adhoc(sql).tables[0].rows == slow.adhoc(sql).tables[0].rows
     finally:
         fast.close()
@@ -112,7 +114,8 @@ def test_call_many_matches_calls_one_by_one(ops, batch):
             assert a.status == b.status, (op, a.status_string, b.status_string)
             if a.status == Status.SUCCESS:
                 assert [t.rows for t in a.tables] == [t.rows for t in b.tables], op
-        for sql in ("SELECT * FROM kv ORDER BY k, sub", "SELECT * FROM s ORDER BY name"):
+        for sql in ("SELECT * FROM kv ORDER BY k, sub", "SELECT * FROM s ORDER BY name",
+                    "SELECT COUNT(*) FROM kv", "SELECT COUNT(*) FROM s"):
             assert grouped.adhoc(sql).tables[0].rows == single.adhoc(sql).tables[0].rows
     finally:
         grouped.close()
@@ -128,3 +131,21 @@ def test_call_many_survives_reopen(tmp_path):
         assert out[-1].tables[0].rows == [(None, 3.0)]
     with Database.open(tmp_path / "db") as db:
         assert db.adhoc("SELECT COUNT(*) FROM s").tables[0].rows == [(5,)]
+
+
+def test_point_procedure_rejects_out_of_range_indexes():
+    schema = _engine.TupleSchema(1, [(_engine.T_BIGINT, 0, False, False)], [0], 0, True,
+                                 [(2, [0], True)])
+    ring = _engine.Hashinator(b"\x00\x00\x00\x01\x80\x00\x00\x00\x00\x00\x00\x00")
+    spec = ((_engine.T_BIGINT, 0, False),)
+
+    def make(key_params=(0,), row_sources=(), row_defaults=(), projection=(0,)):
+        return _engine.PointProcedure(_engine.FP_GET, schema, [None], ring, _engine.T_BIGINT,
+                                      0, spec, key_params, row_sources, row_defaults,
+                                      projection, None, ValueError)
+
+    make()
+    for bad in ({"key_params": (1,)}, {"row_sources": (0, 1), "row_defaults": (None, None)},
+                {"row_sources": (0,)}, {"projection": (1,)}):
+        with pytest.raises(ValueError):
+            make(**bad)

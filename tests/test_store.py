@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from voltdb_py.engine import _engine as E
 from voltdb_py.errors import (
-    ConstraintError, StorageError, TypeMismatchError, ValueOutOfRangeError,
+    CodecError, ConstraintError, StorageError, TypeMismatchError, ValueOutOfRangeError,
 )
 from voltdb_py.storage import Storage
 
@@ -31,6 +31,12 @@ A = E.TupleSchema(
 B = E.TupleSchema(
     2, [(E.T_BIGINT, 0, False, False), (E.T_VARBINARY, 4, False, True)],
     None, 0, True, [(200, [1], False)],
+)
+# Table 4: partitioned on its PK, no other index (upsert/update/delete take their
+# one-descent paths).
+D = E.TupleSchema(
+    4, [(E.T_BIGINT, 0, False, False), (E.T_VARBINARY, 8, False, True)],
+    [0], 0, True, [(400, [0], True)],
 )
 # Table 3: replicated, composite PK.
 C = E.TupleSchema(
@@ -147,6 +153,80 @@ def test_upsert(env, p0):
             p0.upsert(txn, B, (1, b"x"))
         with pytest.raises(TypeMismatchError):
             p0.get(txn, B, (1,))
+
+
+def test_pk_only_upsert_update_delete_keep_keys_and_count(env, p0):
+    with env.write() as txn:
+        rk = p0.upsert(txn, D, (5, b"a"))
+        assert p0.upsert(txn, D, (5, b"b")) == rk
+        assert p0.update(txn, D, rk, (5, None)) == rk
+        assert p0.get(txn, D, (5,)) == (5, None)
+        assert p0.count(txn, D) == 1
+        # an update that moves the row to another primary key
+        rk6 = p0.update(txn, D, rk, (6, b"c"))
+        assert rk6 != rk and p0.get(txn, D, (5,)) is None and p0.get(txn, D, (6,)) == (6, b"c")
+        with pytest.raises(ConstraintError):
+            p0.update(txn, D, p0.upsert(txn, D, (7, b"")), (6, b"x"))
+        assert [r for _, r in p0.index_scan(txn, D, 400)] == [(6, b"c"), (7, b"")]
+        assert p0.count(txn, D) == p0.scan_count(txn, D) == 2
+    keys = raw_keys(env, "p0")
+    assert len(keys) == 2 * 2 + 1      # rows, PK index entries, the counter
+
+
+def test_update_of_a_missing_row_writes_nothing(env, p0):
+    with env.write() as txn:
+        rk = p0.insert(txn, D, (1, b"x"))
+        p0.delete(txn, D, rk)
+        assert p0.update(txn, D, rk, (1, b"y")) is None
+        # an invalid new row: nothing to update, so no error either
+        assert p0.update(txn, D, rk, (1, b"far too long")) is None
+        assert p0.get(txn, D, (1,)) is None and p0.count(txn, D) == 0
+    assert len(raw_keys(env, "p0")) == 1   # the counter only
+    with env.write() as txn:
+        rk = p0.insert(txn, D, (1, b"x"))
+        with pytest.raises(ValueOutOfRangeError):
+            p0.update(txn, D, rk, (1, b"far too long"))
+        assert p0.get(txn, D, (1,)) == (1, b"x")
+
+
+def test_row_counter_exact_after_aborts_other_writers_and_truncate(env):
+    db = env.db("p0")
+    p, q = E.PartitionStore(0, db), E.PartitionStore(0, db)
+    with env.write() as txn:
+        for i in range(3):
+            p.insert(txn, D, (i, None))
+    with pytest.raises(RuntimeError), env.write() as txn:
+        p.insert(txn, D, (10, None))      # p now guesses 4, but this is rolled back
+        raise RuntimeError
+    with env.write() as txn:
+        p.upsert(txn, D, (11, None))
+        assert p.count(txn, D) == 4
+        q.insert(txn, D, (12, None))      # the other store object moves the counter
+        p.delete(txn, D, p.get_key(txn, D, (0,))[0])
+        assert p.count(txn, D) == q.count(txn, D) == 4
+        p.truncate(txn, D)
+        q.upsert(txn, D, (1, b"z"))
+        p.insert(txn, D, (2, b"z"))
+        assert p.count(txn, D) == p.scan_count(txn, D) == 2
+    with env.write() as txn:
+        p.insert(txn, D, (3, None))
+        with pytest.raises(RuntimeError), env.nested(txn) as child:
+            p.insert(child, D, (4, None))
+            raise RuntimeError
+        with env.nested(txn) as child:
+            p.insert(child, D, (5, None))
+        p.insert(txn, D, (6, None))
+        assert p.count(txn, D) == p.scan_count(txn, D) == 5
+
+
+def test_delete_of_a_corrupt_row_leaves_it(env, p0):
+    with env.write() as txn:
+        rk = p0.insert(txn, D, (1, b"x"))
+        txn.put(rk, b"\x07garbage", db=env.db("p0"))
+        with pytest.raises(CodecError):
+            p0.delete(txn, D, rk)
+        assert txn.get(rk, db=env.db("p0")) == b"\x07garbage"
+        assert p0.count(txn, D) == 1
 
 
 def test_delete_and_truncate(env, p0):
@@ -342,8 +422,11 @@ class StoreMachine(RuleBasedStateMachine):
         self.tmp = tempfile.TemporaryDirectory()
         self.st = Storage.open(self.tmp.name + "/d", map_size_bytes=16 * MB, sync="none")
         self.p = E.PartitionStore(2, self.st.db("p2"))
+        # A second store object on the same DB: each keeps its own guess of the row counter.
+        self.stores = (self.p, E.PartitionStore(2, self.st.db("p2")))
         self.a = {}
         self.b = {}
+        self.d = {}
 
     def teardown(self):
         self.st.close()
@@ -436,6 +519,68 @@ class StoreMachine(RuleBasedStateMachine):
                     self.p.insert(txn, A, (i, n, None, None))
                 raise RuntimeError
 
+    @rule(i=ids, v=st.sampled_from([None, b"", b"v", b"\x00w"]), which=st.sampled_from([0, 1]),
+          abort=st.booleans(), insert=st.booleans())
+    def write_d(self, i, v, which, abort, insert):
+        store = self.stores[which]
+        try:
+            with self.st.write() as txn:
+                if insert and i in self.d:
+                    with pytest.raises(ConstraintError):
+                        store.insert(txn, D, (i, v))
+                    return
+                if insert:
+                    store.insert(txn, D, (i, v))
+                else:
+                    store.upsert(txn, D, (i, v))
+                if abort:
+                    raise RuntimeError
+        except RuntimeError:
+            return
+        self.d[i] = (i, v)
+
+    @rule(i=ids, j=ids, v=st.sampled_from([None, b"u", b"too long!"]),
+          which=st.sampled_from([0, 1]))
+    def update_d(self, i, j, v, which):
+        store = self.stores[which]
+        key = D.encode_pk((i,))
+        rowkey = b"\x00\x04" + struct.pack(">I", (E.token_for(E.T_BIGINT, i) & 0xFFFFFFFF)
+                                             ^ 0x80000000) + key
+        with self.st.write() as txn:
+            if v == b"too long!":
+                if i in self.d:
+                    with pytest.raises(ValueOutOfRangeError):
+                        store.update(txn, D, rowkey, (j, v))
+                else:
+                    assert store.update(txn, D, rowkey, (j, v)) is None
+                return
+            if i not in self.d:
+                assert store.update(txn, D, rowkey, (j, v)) is None
+                return
+            if j != i and j in self.d:
+                with pytest.raises(ConstraintError):
+                    store.update(txn, D, rowkey, (j, v))
+                return
+            store.update(txn, D, rowkey, (j, v))
+        del self.d[i]
+        self.d[j] = (j, v)
+
+    @rule(i=ids, which=st.sampled_from([0, 1]))
+    def delete_d(self, i, which):
+        store = self.stores[which]
+        with self.st.write() as txn:
+            got = store.get_key(txn, D, (i,))
+            if i in self.d:
+                assert store.delete(txn, D, got[0]) == self.d.pop(i)
+            else:
+                assert got is None
+
+    @rule()
+    def truncate_d(self):
+        with self.st.write() as txn:
+            assert self.stores[1].truncate(txn, D) == len(self.d)
+        self.d.clear()
+
     @invariant()
     def matches_model(self):
         with self.st.read() as txn:
@@ -460,7 +605,12 @@ class StoreMachine(RuleBasedStateMachine):
             cur = txn.cursor(db=self.st.db("p2"))
             n_entries = sum(1 for k in cur.iternext(values=False)
                             if not bytes(k).startswith(b"\xff\xff"))
-            assert n_entries == 4 * len(self.a) + 2 * len(self.b)
+            assert n_entries == 4 * len(self.a) + 2 * len(self.b) + 2 * len(self.d)
+            assert sorted(r for _, r in self.p.scan(txn, D)) == sorted(self.d.values())
+            assert self.p.count(txn, D) == self.stores[1].count(txn, D) == len(self.d)
+            assert self.p.scan_count(txn, D) == len(self.d)
+            assert [r for _, r in self.p.index_scan(txn, D, 400)] == \
+                [self.d[i] for i in sorted(self.d)]
 
 
 StoreMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30,
