@@ -165,7 +165,6 @@ def test_command_line_options():
 def _env():
     env = dict(os.environ)
     env["TZ"] = "UTC"
-    env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 

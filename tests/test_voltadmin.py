@@ -89,7 +89,6 @@ def _admin(srv, *args, host=None):
 
 def _env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
