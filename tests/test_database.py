@@ -7,16 +7,7 @@ import textwrap
 
 import pytest
 
-from voltdb_py import (
-    Column,
-    Database,
-    SQLStmt,
-    Status,
-    VoltAbortException,
-    VoltProcedure,
-    VoltTable,
-    VoltType,
-)
+from voltdb_py import Database, Status, VoltType
 from voltdb_py.errors import CatalogError, DatabaseClosedError, DDLError
 
 KV_DDL = """
@@ -252,13 +243,32 @@ def test_types_roundtrip_through_sql(tmp_path):
         assert len(ok(d.adhoc("SELECT id FROM t")).tables[0].rows) == 2
 
 
-def test_scalar_and_table_returns(tmp_path):
+def test_procedure_return_values_become_tables(tmp_path):
+    mod = tmp_path / "rets.py"
+    mod.write_text(textwrap.dedent('''
+        from voltdb_py import Column, VoltProcedure, VoltTable, VoltType
+
+        class Ret(VoltProcedure):
+            def run(self, kind: str):
+                t = VoltTable([Column("A", VoltType.BIGINT)], [(1,), (2,)])
+                return {"int": 7, "float": 1.5, "str": "s", "bytes": b"b", "none": None,
+                        "table": t, "tables": [t, t], "bool": True,
+                        "bad": object()}[kind]
+    '''))
     with Database.open(tmp_path / "db", sites_per_host=2) as d:
-        assert isinstance(VoltTable([Column("A", VoltType.BIGINT)], [(1,)]).scalar(), int)
-        assert SQLStmt("SELECT 1").sql == "SELECT 1"
-        assert issubclass(VoltAbortException, Exception)
-        assert VoltProcedure.EXPECT_ONE_ROW is not None
-        assert d.call("@Ping").status == Status.SUCCESS
+        d.load_classes(mod)
+        d.execute_ddl("CREATE PROCEDURE FROM CLASS rets.Ret;")
+        for kind, vtype, value in (("int", VoltType.BIGINT, 7), ("float", VoltType.FLOAT, 1.5),
+                                   ("str", VoltType.STRING, "s"),
+                                   ("bytes", VoltType.VARBINARY, b"b")):
+            t = ok(d.call("Ret", kind)).tables
+            assert [[c.type for c in x.columns] for x in t] == [[vtype]]
+            assert t[0].rows == [(value,)] and t[0].scalar() == value
+        assert ok(d.call("Ret", "none")).tables == []
+        assert ok(d.call("Ret", "table")).tables[0].rows == [(1,), (2,)]
+        assert len(ok(d.call("Ret", "tables")).tables) == 2
+        for kind in ("bool", "bad"):
+            assert d.call("Ret", kind).status == Status.GRACEFUL_FAILURE
 
 
 def test_call_partition_runs_each_leg_in_its_partition(db):

@@ -103,8 +103,14 @@ def test_sync_modes(store_path, mode):
         txn.put(b"k", b"v", db=st.db("p0"))
     st.sync()
     if mode == "periodic":
-        time.sleep(0.05)
         assert st._thread is not None and st._thread.is_alive()
+        with st.write() as txn:
+            txn.put(b"k2", b"v", db=st.db("p0"))
+        # the background thread flushes the new commit within a few intervals
+        deadline = time.monotonic() + 10
+        while st._dirty and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not st._dirty
     st.close()
     if mode == "periodic":
         assert not st._thread.is_alive()

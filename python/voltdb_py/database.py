@@ -141,9 +141,8 @@ class _Txn:
         plan = self.runtime.plans.get(id(stmt)) if self.runtime is not None else None
         if plan is None:
             plan = self.db._plan(stmt.sql)
-        if self.runtime is not None and self.runtime.read_only is False:
-            pass
-        elif not plan.read_only:
+        read_only_call = self.runtime is None or self.runtime.read_only
+        if read_only_call and not plan.read_only:
             raise SQLError(f"read-only procedure cannot run the write statement {stmt.sql!r}")
         self.queued.append((stmt, plan, params, expect, expect_value))
 
@@ -170,8 +169,7 @@ class Database:
         self._lock = threading.RLock()
         self._closed = False
         self._partition_count = partition_count
-        self._ring = _hashinator.default_ring(partition_count)
-        self._hashinator = _engine.Hashinator(_hashinator.raw_config(self._ring))
+        self._hashinator = _hashinator.make_hashinator(partition_count)
         self._catalog = Catalog()
         self._schemas: dict[str, Any] = {}
         self._schemas_by_id: dict[int, Any] = {}
@@ -184,7 +182,6 @@ class Database:
         self._seq = 0
         self._stats: dict[str, list[float]] = {}
         self._classes_dir = path / "classes"
-        self._sysprocs = None
         # A read snapshot stays valid until the next commit: every writer is this object.
         self._read_txn: Any = None
         # One ExecutionContext per partition (and catalog); each call resets its txn fields.
@@ -403,7 +400,6 @@ class Database:
         old_schemas_by_id = self._schemas_by_id
         self._drop_read_txn()
         with self._storage.write() as txn:
-            stores = [*self._stores, self._rep_store]
             # Tables that are gone (dropped, or replaced by an ALTER): migrate, then delete.
             for tid, table in old_by_id.items():
                 if tid in new_by_id:
@@ -542,7 +538,7 @@ class Database:
             plans[id(stmt)] = plan
             read_only = read_only and plan.read_only
         if not plans:
-            read_only = False  # may run ad hoc writes? no: but a procedure without SQL is trivial
+            read_only = False  # no SQL to judge by: run it as a writer, like VoltDB
         return _ProcRuntime(proc.name, proc, cls, plans, declared_param_types(cls), read_only,
                             part_index, part_type, proc.partition_table, None)
 
@@ -935,8 +931,7 @@ class Database:
             tables = _result_tables(result, rt.name if rt else "procedure")
         except VoltAbortException as exc:
             self._end_failed(lmdb_txn, ro)
-            status = Status.USER_ABORT if type(exc) is VoltAbortException else Status.USER_ABORT
-            return ClientResponse(status, str(exc) or "VoltAbortException",
+            return ClientResponse(Status.USER_ABORT, str(exc) or "VoltAbortException",
                                   t.app_status, t.app_status_string)
         except (SQLError, ConstraintError, TypeMismatchError, ValueOutOfRangeError,
                 MispartitionedError, CatalogError, ExpectationError, _ParamError) as exc:

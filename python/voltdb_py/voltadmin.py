@@ -33,21 +33,19 @@ class AdminError(Exception):
 
 
 def parse_host(text: str, default_port: int = DEFAULT_ADMIN_PORT) -> tuple[str, int]:
-    """``host[:port]`` (``[v6]:port`` for IPv6) into (host, port).
+    """``host[:port]`` (``[v6]:port`` for IPv6) into (host, port); empty means localhost.
 
-    :raises ValueError: a port that is not a number in 1..65535.
+    :raises ValueError: a port that is not a number in 1..65535, or several hosts.
     """
+    from voltdb_py.client import parse_hosts
+
     text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    if port and (not port.isdigit() or not 0 < int(port) < 65536):
-        raise ValueError(f"{text!r} is not host[:port] with a port in 1..65535")
-    return host or "localhost", int(port) if port else default_port
+    if not text:
+        return "localhost", default_port
+    hosts = parse_hosts(text, default_port)
+    if len(hosts) != 1:
+        raise ValueError(f"{text!r} names {len(hosts)} hosts; give one host[:port]")
+    return hosts[0]
 
 
 def _check(resp: ClientResponse, what: str) -> ClientResponse:

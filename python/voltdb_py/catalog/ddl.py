@@ -87,20 +87,27 @@ def _skip_quoted(text: str, i: int, quote: str) -> int:
                    f"{text.count(chr(10), 0, i) + 1}")
 
 
+def _comment_end(text: str, i: int) -> int | None:
+    """The index just past a -- or /* */ comment starting at i, or None if none starts there."""
+    if text.startswith("--", i):
+        j = text.find("\n", i)
+        return len(text) if j < 0 else j + 1
+    if text.startswith("/*", i):
+        j = text.find("*/", i + 2)
+        if j < 0:
+            raise DDLError(f"unterminated /* comment at line {text.count(chr(10), 0, i) + 1}")
+        return j + 2
+    return None
+
+
 def _skip_space_and_comments(text: str, i: int) -> int:
     n = len(text)
     while i < n:
         c = text[i]
         if c.isspace():
             i += 1
-        elif text.startswith("--", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            if j < 0:
-                raise DDLError(f"unterminated /* comment at line {text.count(chr(10), 0, i) + 1}")
-            i = j + 2
+        elif (end := _comment_end(text, i)) is not None:
+            i = end
         else:
             break
     return i
@@ -113,14 +120,8 @@ def _scan_statement(text: str, i: int) -> int:
         c = text[i]
         if c in "'\"":
             i = _skip_quoted(text, i, c)
-        elif text.startswith("--", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            if j < 0:
-                raise DDLError(f"unterminated /* comment at line {text.count(chr(10), 0, i) + 1}")
-            i = j + 2
+        elif (end := _comment_end(text, i)) is not None:
+            i = end
         elif c == ";":
             return i
         else:
