@@ -66,7 +66,7 @@ def test_init_errors_exit_1_and_leave_nothing(tmp_path, files, capsys, case):
     root = tmp_path / "D"
     args = ["init", "--dir", str(root), "--config", str(dep), "--schema", str(ddl)]
     expect = {"bad-xml": "not well-formed", "bad-ddl": "schema", "missing-schema": "not found",
-              "missing-config": "not found", "kfactor": "multi-host clusters: not yet",
+              "missing-config": "not found", "kfactor": "kfactor",
               "missing-classes": "not found", "not-empty": "not empty"}[case]
     if case == "bad-xml":
         dep.write_text("<deployment><cluster")
@@ -77,7 +77,7 @@ def test_init_errors_exit_1_and_leave_nothing(tmp_path, files, capsys, case):
     elif case == "missing-config":
         args[4] = str(tmp_path / "nope.xml")
     elif case == "kfactor":
-        dep.write_text('<deployment><cluster sitesperhost="2" kfactor="1"/></deployment>')
+        dep.write_text('<deployment><cluster sitesperhost="2" kfactor="one"/></deployment>')
     elif case == "missing-classes":
         args += ["--classes", str(tmp_path / "nope.py")]
     elif case == "not-empty":
@@ -106,7 +106,8 @@ def test_failed_force_leaves_the_old_root_intact(tmp_path, files, capsys):
 
 
 @pytest.mark.parametrize("args,expect", [
-    (["--count", "2"], "multi-host clusters: not yet"),
+    (["--zookeeper", "x:y"], "is not [ip:]port"),
+    (["--internal", "99999"], "is not [ip:]port"),
     (["--count", "0"], "--count must be >= 1"),
     (["--add"], "Cluster is already complete"),
     (["--client", "127.0.0.1:notaport"], "is not [ip:]port"),
@@ -121,6 +122,17 @@ def test_start_argument_errors(tmp_path, files, capsys, args, expect):
     assert main(["start", "--dir", str(root), *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("voltdb-py start: error:") and expect in err, err
+
+
+def test_start_refuses_fewer_hosts_than_replicas(tmp_path, files, capsys):
+    dep, ddl = files
+    dep.write_text('<deployment><cluster sitesperhost="2" kfactor="1"/></deployment>')
+    root = tmp_path / "D"
+    assert _init(root, dep, ddl) == 0
+    capsys.readouterr()
+    assert main(["start", "--dir", str(root), "--count", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "System requesting 2 replicas but there are only 1 eligible hosts" in err, err
 
 
 def test_start_needs_an_initialized_root(tmp_path, capsys):

@@ -122,6 +122,12 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
     from voltdb_py.node.main import serve, start_background
     from voltdb_py.node.root import RootError, load_root
     from voltdb_py.errors import VoltError
+    from voltdb_py.node.cluster import (
+        DEFAULT_INTERNAL_PORT,
+        DEFAULT_RAFT_PORT,
+        ClusterError,
+        ClusterOptions,
+    )
     from voltdb_py.node.server import ServerConfig, parse_endpoint
 
     def fail(msg: str) -> int:
@@ -130,36 +136,54 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.count is not None and args.count < 1:
         return fail(f"--count must be >= 1, not {args.count}")
-    if args.count is not None and args.count > 1:
-        return fail(f"--count {args.count}: multi-host clusters: not yet")
     try:
         contents = load_root(args.dir)
     except RootError as exc:
         return fail(str(exc))
-    if args.add:
-        have = contents.cluster.host_count
-        return fail(f"Cluster is already complete: it has {have} of {have} hosts, "
+    cl = contents.deployment.cluster
+    count = args.count if args.count is not None else (cl.host_count or 1)
+    if cl.kfactor + 1 > count:
+        return fail(f"System requesting {cl.kfactor + 1} replicas but there are only "
+                    f"{count} eligible hosts (kfactor={cl.kfactor}; start with "
+                    f"--count {cl.kfactor + 1} or more)")
+    if args.add and count == 1:
+        return fail("Cluster is already complete: it has 1 of 1 hosts, "
                     "so no host can be added")
+    seeds = []
     for h in (args.host or "").split(","):
         h = h.strip()
         if h:
-            _, sep, port = h.rpartition(":")
-            if sep and not port.isdigit():
+            name, sep, port = h.rpartition(":")
+            if not sep:
+                name, port = h, str(DEFAULT_INTERNAL_PORT)
+            if not port.isdigit() or not 0 < int(port) <= 65535 or not name.strip("[]"):
                 return fail(f"--host {args.host!r}: {h!r} is not host[:port]")
+            seeds.append((name.strip("[]"), int(port)))
     try:
         client = parse_endpoint(args.client, 21212)
         admin = parse_endpoint(args.admin, 21211)
         http = parse_endpoint(args.http, 8080) if args.http is not None else None
+        internal = parse_endpoint(args.internal, DEFAULT_INTERNAL_PORT)
+        raft = parse_endpoint(args.zookeeper, DEFAULT_RAFT_PORT)
     except ValueError as exc:
         return fail(str(exc))
+    cluster = None
+    if count > 1 or args.add:
+        if not seeds:
+            seeds = [("127.0.0.1", internal[1] or DEFAULT_INTERNAL_PORT)]
+        cluster = ClusterOptions(seeds, count, internal, raft,
+                                 placement_group=args.placement_group or "0", add=args.add)
     if args.background:
         rest = [a for a in argv if a not in ("--background", "-B")]
         code, msg = start_background(rest, args.dir)
         print(msg, file=sys.stdout if code == 0 else sys.stderr)
         return code
     try:
-        return serve(args.dir, ServerConfig(client=client, admin=admin, http=http))
+        return serve(args.dir, ServerConfig(client=client, admin=admin, http=http),
+                     cluster=cluster)
     except RootError as exc:
+        return fail(str(exc))
+    except ClusterError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot listen: {exc}")
@@ -194,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--client", default=None, help="client [ip:]port (21212; 0 = any)")
     start.add_argument("--admin", default=None, help="admin [ip:]port (21211; 0 = any)")
     start.add_argument("--http", default=None, help="HTTP/JSON API [ip:]port (default: the deployment's <httpd>, 8080)")
+    start.add_argument("--internal", default=None,
+                       help="host-to-host [ip:]port (3021; 0 = any free port)")
+    start.add_argument("--zookeeper", "-z", default=None,
+                       help="cluster metadata (Raft) [ip:]port (7181; 0 = any free port)")
+    start.add_argument("--placement-group", default=None,
+                       help="placement group (rack) of this host, e.g. row1.rack2")
     start.add_argument("--background", "-B", action="store_true",
                        help="detach and return once the server is ready")
     raw = list(sys.argv[1:] if argv is None else argv)

@@ -115,7 +115,8 @@ class _Txn:
     """One call's transaction: its LMDB transaction, deterministic context and SQL queue."""
 
     __slots__ = ("db", "lmdb_txn", "partition_id", "txn_id", "timestamp_us", "rng",
-                 "app_status", "app_status_string", "queued", "contexts", "runtime")
+                 "app_status", "app_status_string", "queued", "contexts", "runtime",
+                 "runner")
 
     def __init__(self, db: Database, lmdb_txn: Any, runtime: _ProcRuntime | None,
                  partition_id: int | None, txn_id: int, timestamp_us: int) -> None:
@@ -130,6 +131,9 @@ class _Txn:
         self.app_status_string: str | None = None
         self.queued: list[tuple] = []
         self.contexts: dict[int, ExecutionContext] = {}
+        # Runs a statement's fragments elsewhere (a cluster's multi-partition coordinator):
+        # runner(plan, params, kind, pids) -> partial results; None runs them here.
+        self.runner: Any = None
 
     def context(self, pid: int) -> ExecutionContext:
         ctx = self.contexts.get(pid)
@@ -187,6 +191,12 @@ class Database:
         # One ExecutionContext per partition (and catalog); each call resets its txn fields.
         self._contexts: dict[int, ExecutionContext] = {}
         self._fast_path_enabled = True
+        # Deterministic replay for replicas: (txn id, timestamp) pairs to hand out instead
+        # of the clock's, and the list the leader records the ones it handed out into.
+        self._replay_ids: list[tuple[int, int]] | None = None
+        self._record_ids: list[tuple[int, int]] | None = None
+        # The open write transaction of a multi-partition transaction run from elsewhere.
+        self._mp_session: _Txn | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -611,6 +621,9 @@ class Database:
             pids = [0]
         else:
             pids = range(self._partition_count)
+        if t.runner is not None:
+            results = t.runner(plan, params, part[0], list(pids))
+            return self._client_table(plan.merge(results))
         results = [plan.run_fragment(t.context(pid), params) for pid in pids]
         return self._client_table(plan.merge(results))
 
@@ -629,10 +642,18 @@ class Database:
         return table
 
     def _next_txn_id(self, pid: int | None) -> tuple[int, int]:
+        replay = self._replay_ids
+        if replay:
+            pair = replay.pop(0)
+            self._seq = max(self._seq, pair[0] >> 14)
+            return pair
         now_us = int(time.time() * 1_000_000)
         seq = max(self._seq + 1, (now_us // 1000) << 8)
         self._seq = seq
-        return (seq << 14) | (_MP_PID if pid is None else pid), now_us
+        pair = (seq << 14) | (_MP_PID if pid is None else pid), now_us
+        if self._record_ids is not None:
+            self._record_ids.append(pair)
+        return pair
 
     # ----------------------------------------------------------------- range streaming
 
@@ -750,7 +771,10 @@ class Database:
                                   f"Procedure {procedure} was not found")
         return self.call(real, *params)
 
-    def call_many(self, calls: Iterable[tuple[str, Sequence[Any]]]) -> list[ClientResponse]:
+    def call_many(self, calls: Iterable[tuple[str, Sequence[Any]]], *,
+                  txn_ids_out: list | None = None,
+                  txn_ids_in: Sequence[Sequence[tuple[int, int]]] | None = None
+                  ) -> list[ClientResponse]:
         """Run several calls in order with group commit; one response per call.
 
         Each call is still its own transaction: it sees the calls before it, and a call
@@ -760,6 +784,10 @@ class Database:
         on their own.
 
         :param calls: (procedure name, parameters) pairs.
+        :param txn_ids_out: when given, receives one list per call of the (transaction id,
+            timestamp) pairs the call was given (a cluster leader sends them to replicas).
+        :param txn_ids_in: one such list per call, handed out instead of the clock's (a
+            replica replays its leader's calls identically).
         :raises DatabaseClosedError: the database is closed.
         :raises StorageError: the group commit failed; none of the group's writes stand.
         """
@@ -770,7 +798,7 @@ class Database:
             self._check_open()
             txn = None
             try:
-                for name, params in calls:
+                for i, (name, params) in enumerate(calls):
                     params = tuple(params)
                     rt = self._procs.get(name) if isinstance(name, str) else None
                     fast = rt.fast if rt is not None else None
@@ -778,8 +806,20 @@ class Database:
                         if txn is not None:
                             self._storage.commit(txn)
                             txn = None
-                        append(self.call(name, *params))
+                        if txn_ids_in is not None:
+                            self._replay_ids = list(txn_ids_in[i])
+                        if txn_ids_out is not None:
+                            self._record_ids = []
+                        try:
+                            append(self.call(name, *params))
+                        finally:
+                            self._replay_ids = None
+                            if txn_ids_out is not None:
+                                txn_ids_out.append(self._record_ids)
+                                self._record_ids = None
                         continue
+                    if txn_ids_out is not None:
+                        txn_ids_out.append(())
                     if txn is None:
                         self._drop_read_txn()
                         txn = self._storage.begin(write=True)
@@ -835,6 +875,143 @@ class Database:
             except _ParamError as exc:
                 return ClientResponse(Status.GRACEFUL_FAILURE, str(exc))
             return self._execute(rt, params, partition_id)
+
+    # ----------------------------------------------------------------- cluster hooks
+    #
+    # A cluster host (voltdb_py.node.cluster) routes single-partition calls to partition
+    # leaders, replays them on replicas, and runs multi-partition work from one
+    # coordinator whose statements execute here fragment by fragment.
+
+    def route(self, procedure: str, params: Sequence[Any]) -> tuple[int | None, bool]:
+        """Where a call runs and whether it writes: (partition, read_only).
+
+        The partition is -1 for a multi-partition procedure and None when the call cannot
+        be placed (unknown procedure, bad partitioning parameter): run it anywhere and it
+        answers with the error.
+        """
+        rt = self._procs.get(procedure) if isinstance(procedure, str) else None
+        if rt is None:
+            real = self._procs_ci.get(procedure.upper()) if isinstance(procedure, str) \
+                else None
+            rt = self._procs.get(real) if real else None
+            if rt is None:
+                return None, True
+        if rt.part_index < 0:
+            return -1, rt.read_only
+        if rt.part_index >= len(params):
+            return None, True
+        try:
+            value = coerce(rt.part_type, params[rt.part_index], what="partitioning parameter")
+        except (TypeMismatchError, ValueOutOfRangeError):
+            return None, True
+        return self._hashinator.partition_for_value(int(rt.part_type), value), rt.read_only
+
+    def is_read_only(self, procedure: str) -> bool | None:
+        """Whether a procedure only reads (None: no such procedure)."""
+        rt = self._procs.get(procedure) if isinstance(procedure, str) else None
+        if rt is None and isinstance(procedure, str):
+            real = self._procs_ci.get(procedure.upper())
+            rt = self._procs.get(real) if real else None
+        return None if rt is None else rt.read_only
+
+    def mp_begin(self, txn_id: int, timestamp_us: int) -> None:
+        """Open the write transaction of a multi-partition transaction run from elsewhere."""
+        with self._lock:
+            self._check_open()
+            if self._mp_session is not None:
+                raise StorageError("a multi-partition transaction is already open")
+            self._drop_read_txn()
+            self._mp_session = _Txn(self, self._storage.begin(write=True), None, None,
+                                    txn_id, timestamp_us)
+
+    def mp_fragments(self, sql: str, params: Sequence[Any],
+                     pids: Sequence[int]) -> list[VoltTable]:
+        """Run one statement's fragment on each partition in pids inside the open
+        multi-partition transaction; return the partial results (unmerged)."""
+        with self._lock:
+            t = self._mp_session
+            if t is None:
+                raise StorageError("no multi-partition transaction is open")
+            plan = self._plan(sql)
+            params = tuple(params)
+            return [plan.run_fragment(t.context(pid), params) for pid in pids]
+
+    def mp_end(self, commit: bool) -> None:
+        """Commit or roll back the open multi-partition transaction (no-op if none)."""
+        with self._lock:
+            t, self._mp_session = self._mp_session, None
+            if t is None:
+                return
+            if commit:
+                self._storage.commit(t.lmdb_txn)
+            else:
+                t.lmdb_txn.abort()
+
+    def run_distributed(self, procedure: str, params: Sequence[Any], runner: Any
+                        ) -> ClientResponse:
+        """Run a multi-partition procedure (or ``@AdHoc``) whose statements execute
+        elsewhere: ``runner(plan, params, kind, pids)`` returns each fragment's partial
+        result (kind is ``"replicated"``, ``"single"`` or ``"all"``) and raises the
+        statement's error. No storage is touched here: call from any thread.
+        """
+        params = tuple(params)
+        if procedure == "@AdHoc":
+            if not params or not isinstance(params[0], str):
+                return ClientResponse(Status.GRACEFUL_FAILURE,
+                                      "@AdHoc expects a SQL statement string")
+            sql, args = params[0], params[1:]
+            try:
+                plan = self._plan(sql)
+            except VoltError as exc:
+                return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
+            return self._execute(None, args, None,
+                                 body=lambda t: [self._run_statement(t, plan, args)],
+                                 read_only=plan.read_only, runner=runner)
+        rt = self._procs.get(procedure)
+        if rt is None:
+            real = self._procs_ci.get(procedure.upper())
+            rt = self._procs.get(real) if real else None
+        if rt is None:
+            return ClientResponse(Status.UNEXPECTED_FAILURE,
+                                  f"Procedure {procedure} was not found")
+        try:
+            params = self._coerce_params(rt, params)
+        except _ParamError as exc:
+            return ClientResponse(Status.GRACEFUL_FAILURE, str(exc))
+        return self._execute(rt, params, None, runner=runner)
+
+    def reset_partition_count(self, count: int) -> None:
+        """Give a database that holds no partitioned rows another partition count.
+
+        A cluster's partition count is known only when it forms (hosts x sites per host
+        / (k + 1)); a root initialized before that is re-laid out once, while empty.
+
+        :raises StorageError: a partition already holds rows.
+        """
+        with self._lock:
+            self._check_open()
+            if count == self._partition_count:
+                return
+            if isinstance(count, bool) or not isinstance(count, int) or \
+                    not 1 <= count <= 16382:
+                raise ValueError(f"partition count must be an int in 1..16382, not {count!r}")
+            self._drop_read_txn()
+            with self._storage.read() as txn:
+                for pid in range(self._partition_count):
+                    with txn.cursor(db=self._storage.db(_pdb(pid))) as cur:
+                        if cur.first() and bytes(cur.key())[:2] != b"\xff\xff":
+                            raise StorageError(
+                                f"partition {pid} holds rows: the partition count of a "
+                                "database with data cannot change")
+            with self._storage.write() as txn:
+                txn.put(b"partition_count", str(count).encode(), db=self._storage.db(_META))
+            self._partition_count = count
+            self._hashinator = _hashinator.make_hashinator(count)
+            self._stores = [_engine.PartitionStore(p, self._storage.db(_pdb(p)))
+                            for p in range(count)]
+            self._contexts.clear()
+            self._adhoc.clear()
+            self._install(self._catalog)
 
     def adhoc(self, sql: str, *params: Any) -> ClientResponse:
         """Run one ad hoc SQL statement (VoltDB's @AdHoc) with ? parameters."""
@@ -905,12 +1082,20 @@ class Database:
         return self._execute(rt, params, pid)
 
     def _execute(self, rt: _ProcRuntime | None, params: tuple, pid: int | None,
-                 body: Any = None, read_only: bool | None = None) -> ClientResponse:
-        """Run a procedure body in one LMDB transaction (read or write) and answer."""
+                 body: Any = None, read_only: bool | None = None,
+                 runner: Any = None) -> ClientResponse:
+        """Run a procedure body in one LMDB transaction (read or write) and answer.
+
+        With a runner (a cluster's coordinator) no LMDB transaction is opened here: every
+        statement's fragments run where runner sends them.
+        """
         txn_id, ts = self._next_txn_id(pid)
         ro = rt.read_only if read_only is None else read_only
         storage = self._storage
-        if ro:
+        if runner is not None:
+            ro = True  # nothing to commit or abort here
+            lmdb_txn = None
+        elif ro:
             lmdb_txn = self._read_txn
             if lmdb_txn is None:
                 lmdb_txn = self._read_txn = storage.begin(write=False)
@@ -918,6 +1103,7 @@ class Database:
             self._drop_read_txn()
             lmdb_txn = storage.begin(write=True)
         t = _Txn(self, lmdb_txn, rt, pid, txn_id, ts)
+        t.runner = runner
         try:
             if body is not None:
                 result = body(t)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -35,17 +36,22 @@ def _write_ready(root: Path, info: dict[str, Any]) -> None:
 
 
 def serve(directory: str | os.PathLike[str], config: ServerConfig,
-          out: IO[str] | None = None) -> int:
+          out: IO[str] | None = None, cluster: Any = None) -> int:
     """Run a server on an initialized root until SIGTERM/SIGINT or @Shutdown; return exit code.
 
     Prints one line ``VOLTDB_PY_READY {json}`` to out (stdout) once both listeners are
-    bound, and writes the same JSON to ``D/ready.json``.
+    bound (and, with ``cluster``, a
+    :class:`~voltdb_py.node.cluster.ClusterOptions`, once the cluster has formed), and
+    writes the same JSON to ``D/ready.json``.
 
     :raises RootError: the directory is not an initialized root or is in use.
     """
     from voltdb_py.database import Database
 
     out = out or sys.stdout
+    logging.basicConfig(
+        level=os.environ.get("VOLTDB_PY_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
     contents = load_root(directory)
     root = contents.path
     lock = open(root / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process lifetime
@@ -58,13 +64,14 @@ def serve(directory: str | os.PathLike[str], config: ServerConfig,
         (root / READY_FILE).unlink(missing_ok=True)
         db = Database.open(contents.database_path)
         _install_loop_policy()
-        return asyncio.run(_run(root, db, contents, config, out))
+        return asyncio.run(_run(root, db, contents, config, out, cluster))
     finally:
         (root / READY_FILE).unlink(missing_ok=True)
         lock.close()
 
 
-async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO[str]) -> int:
+async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO[str],
+               cluster: Any) -> int:
     node = NodeServer(db, contents.deployment, contents.cluster, config)
     try:
         await node.start()
@@ -74,12 +81,38 @@ async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
+    extra: dict[str, Any] = {}
+    if cluster is not None:
+        from voltdb_py.node.cluster import ClusterHost
+        host = ClusterHost(node, root, cluster)
+        node.cluster_host = host
+        try:
+            await host.start_listener()
+            forming = loop.create_task(host.form())
+            stopped = loop.create_task(node.wait_stopped())
+            await asyncio.wait({forming, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not forming.done():
+                forming.cancel()
+                await node.wait_stopped()
+                return node.exit_code or 1
+            stopped.cancel()
+            forming.result()
+        except BaseException:
+            if not node.stopping:
+                node.stopping = True
+                await node.stop()
+            raise
+        await host.run()
+        extra = {"host_id": host.host_id, "internal": host.internal_address[1],
+                 "raft": host.raft_port, "hosts": len(host.topology.hosts),
+                 "partitions": len(host.topology.partitions)}
     info = node.readiness()
+    info.update(extra)
     _write_ready(root, info)
     print(READY_PREFIX + json.dumps(info), file=out, flush=True)
     await node.wait_stopped()
     print("voltdb-py: server stopped", file=sys.stderr, flush=True)
-    return 0
+    return node.exit_code
 
 
 def start_background(argv: list[str], directory: str | os.PathLike[str],

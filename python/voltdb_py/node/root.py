@@ -126,11 +126,6 @@ def init_root(directory: str | os.PathLike[str], config: str | os.PathLike[str] 
         deployment = Deployment()
         deployment_xml = deployment.to_xml().encode()
     cl = deployment.cluster
-    if cl.kfactor > 0:
-        raise RootError(f"kfactor={cl.kfactor} needs at least {cl.kfactor + 1} hosts: "
-                        "multi-host clusters: not yet")
-    if cl.host_count is not None and cl.host_count > 1:
-        raise RootError(f"hostcount={cl.host_count}: multi-host clusters: not yet")
     schema_paths = _split_list(schemas)
     class_paths = _split_list(classes)
     for p in class_paths + schema_paths:

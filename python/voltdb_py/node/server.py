@@ -353,6 +353,10 @@ class NodeServer:
         self._check_task: asyncio.Task | None = None
         self._http_runner: Any = None
         self.http_address: tuple[str, int] | None = None
+        #: The cluster side (voltdb_py.node.cluster.ClusterHost) of a multi-host cluster;
+        #: None for a one-host server, which runs every call here.
+        self.cluster_host: Any = None
+        self.exit_code = 0
         self._handlers = {
             "@PING": self._ping,
             "@SYSTEMINFORMATION": self._system_information,
@@ -407,11 +411,14 @@ class NodeServer:
         self.http_address = (host, bound)
 
     def _http_call(self, procedure: str, params: tuple, *, user: str | None = None,
-                   admin: bool = False) -> ClientResponse:
-        """One JSON API call, dispatched like a wire-protocol call from that user."""
+                   admin: bool = False) -> Any:
+        """One JSON API call, dispatched like a wire-protocol call from that user (in a
+        cluster: routed, and the answer is awaitable)."""
         conn = _HttpCaller(user, admin)
         if procedure.upper() == "@SUBSCRIBE":
             return _graceful("@Subscribe is not available over HTTP")
+        if self.cluster_host is not None:
+            return self.cluster_host.call(conn, procedure, params)
         return self.dispatch(conn, procedure, params, {})  # type: ignore[arg-type]
 
     def readiness(self) -> dict[str, Any]:
@@ -454,6 +461,11 @@ class NodeServer:
         for c in list(self.connections):
             if c.transport is not None:
                 c.transport.abort()
+        if self.cluster_host is not None:
+            try:
+                await self.cluster_host.stop(leave=True)
+            except Exception:  # noqa: BLE001 - best effort
+                log.exception("leaving the cluster failed")
         for srv in self._servers:
             try:
                 await asyncio.wait_for(srv.wait_closed(), 1.0)
@@ -477,7 +489,12 @@ class NodeServer:
 
     def execute_frames(self, conn: Connection, bodies: list[bytes]) -> list[bytes]:
         """Run a batch of invocations in order; consecutive user-procedure calls share one
-        group commit (Database.call_many), so their answers follow one LMDB commit."""
+        group commit (Database.call_many), so their answers follow one LMDB commit.
+
+        In a multi-host cluster the calls are routed instead (ClusterHost.execute_frames):
+        answers from other hosts are written to the connection when they arrive."""
+        if self.cluster_host is not None:
+            return self.cluster_host.execute_frames(conn, bodies)
         out: list[bytes] = []
         group: list[tuple[int, str, tuple]] = []
         t0 = time.monotonic()
@@ -647,8 +664,17 @@ class NodeServer:
                 ("TOPOLOGY_VERSION", str(self.cluster.topology.version)),
                 ("ADMIN_ADDRESS", admin_ip),
             ]
+            rows = [(h, k, v) for k, v in pairs]
+            if self.cluster_host is not None:
+                for other, facts in self.cluster_host.host_rows():
+                    merged = dict(pairs)
+                    merged.update(facts)
+                    merged["HOSTNAME"] = facts["IPADDRESS"]
+                    merged["CLIENTINTERFACE"] = merged["ADMININTERFACE"] = ""
+                    merged["ADMIN_ADDRESS"] = facts["IPADDRESS"]
+                    rows += [(other, k, v) for k, v in merged.items()]
             return ClientResponse(Status.SUCCESS, tables=[_table(
-                [("HOST_ID", I), ("KEY", S), ("VALUE", S)], [(h, k, v) for k, v in pairs])])
+                [("HOST_ID", I), ("KEY", S), ("VALUE", S)], rows)])
         if sel == "DEPLOYMENT":
             d = self.deployment
             pairs = [
