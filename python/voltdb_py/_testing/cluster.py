@@ -57,10 +57,14 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0,
 
 
 def deployment_xml(sites_per_host: int = 2, users: dict[str, tuple[str, str]] | None = None,
-                   security: bool = False) -> str:
-    """A deployment.xml: sites per host, and users ``{name: (password, roles)}``."""
+                   security: bool = False, kfactor: int = 0,
+                   heartbeat_timeout_s: int | None = None) -> str:
+    """A deployment.xml: sites per host, k-factor, heartbeat timeout, and users
+    ``{name: (password, roles)}``."""
     parts = ['<?xml version="1.0"?>', "<deployment>",
-             f'<cluster sitesperhost="{sites_per_host}" kfactor="0"/>']
+             f'<cluster sitesperhost="{sites_per_host}" kfactor="{kfactor}"/>']
+    if heartbeat_timeout_s is not None:
+        parts.append(f'<heartbeat timeout="{heartbeat_timeout_s}"/>')
     if security:
         parts.append('<security enabled="true"/>')
     if users:
@@ -82,12 +86,14 @@ class TempServer:
     :param directory: work here (the root is ``directory/root``) instead of in a new
         temporary directory; it is kept afterwards.
     :param env: extra environment variables for the server process.
+    :param start_args: extra ``voltdb-py start`` arguments (a cluster's --host, --count...).
     """
 
     def __init__(self, schema: str | None = None, classes: list[str | os.PathLike[str]] = (),
                  deployment: str | None = None, sites_per_host: int = 2,
                  directory: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None, ready_timeout_s: float = 60.0) -> None:
+                 env: dict[str, str] | None = None, ready_timeout_s: float = 60.0,
+                 start_args: list[str] = ()) -> None:
         self._own_dir = directory is None
         self.base = Path(tempfile.mkdtemp(prefix="voltdb-py-srv-")) if directory is None \
             else Path(directory)
@@ -97,6 +103,7 @@ class TempServer:
         self.deployment = deployment or deployment_xml(sites_per_host)
         self.env = dict(env or {})
         self.ready_timeout_s = ready_timeout_s
+        self.start_args = list(start_args)
         self.proc: subprocess.Popen | None = None
         self.info: dict[str, Any] = {}
         self.lines: queue.Queue[str] = queue.Queue()
@@ -130,8 +137,9 @@ class TempServer:
             raise RuntimeError(f"voltdb-py init failed ({r.returncode}): {r.stderr.strip()}")
         self._initialized = True
 
-    def start(self) -> TempServer:
-        """Initialize (first time only) and start the server; return once it is ready."""
+    def start(self, wait: bool = True) -> TempServer:
+        """Initialize (first time only) and start the server; return once it is ready
+        (or at once without wait: then call :meth:`wait_ready`)."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the server is already running")
         if not self._initialized:
@@ -143,12 +151,19 @@ class TempServer:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "voltdb_py", "start", "--dir", str(self.root),
                  "--client", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-                 "--http", "127.0.0.1:0"],
+                 "--http", "127.0.0.1:0", *self.start_args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
                 env=self._environ(), start_new_session=True)
         with _live_lock:
             _live.add(self)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> TempServer:
+        """Wait for the server's readiness line (TimeoutError, RuntimeError if it exited)."""
+        assert self.proc is not None
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             left = deadline - time.monotonic()
@@ -160,6 +175,7 @@ class TempServer:
                 line = self.lines.get(timeout=min(left, 0.5))
             except queue.Empty:
                 if self.proc.poll() is not None:
+                    self._reap()
                     raise RuntimeError(f"server exited with {self.proc.returncode}: "
                                        f"{self.stderr()[-2000:]}") from None
                 continue
@@ -267,19 +283,54 @@ class TempServer:
 
 
 class TempCluster:
-    """A cluster of :class:`TempServer` hosts; one host (k=0) until multi-host clustering lands.
+    """A cluster of ``hosts`` server processes on this machine (k-safe when kfactor > 0).
 
-    :raises NotImplementedError: hosts > 1 or kfactor > 0.
+    Every host gets its own root under one temporary directory, is initialized with the
+    same deployment, schema and classes, and is started with ``--host`` naming host 0's
+    internal port and ``--count hosts``; all other ports are chosen by the OS. Leaving
+    the ``with`` block kills every process and deletes the directory.
+
+    :param heartbeat_timeout_s: the deployment's ``<heartbeat timeout>`` (failure
+        detection; small in tests).
     """
 
-    def __init__(self, hosts: int = 1, kfactor: int = 0, **server_kwargs: Any) -> None:
-        if hosts != 1 or kfactor != 0:
-            raise NotImplementedError("multi-host clusters: not yet")
-        self.servers = [TempServer(**server_kwargs)]
+    def __init__(self, hosts: int = 1, kfactor: int = 0, sites_per_host: int = 2, *,
+                 heartbeat_timeout_s: int = 2, schema: str | None = None,
+                 classes: list[str | os.PathLike[str]] = (), deployment: str | None = None,
+                 env: dict[str, str] | None = None, ready_timeout_s: float = 90.0,
+                 directory: str | os.PathLike[str] | None = None) -> None:
+        if hosts < 1 or kfactor < 0:
+            raise ValueError("hosts must be >= 1 and kfactor >= 0")
+        self._own_dir = directory is None
+        self.base = Path(tempfile.mkdtemp(prefix="voltdb-py-cluster-")) if directory is None \
+            else Path(directory)
+        self.host_count = hosts
+        dep = deployment or deployment_xml(sites_per_host, kfactor=kfactor,
+                                           heartbeat_timeout_s=heartbeat_timeout_s)
+        args: list[list[str]] = [[] for _ in range(hosts)]
+        if hosts > 1:
+            import socket
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                seed = s.getsockname()[1]
+            for i in range(hosts):
+                args[i] = ["--host", f"127.0.0.1:{seed}", "--count", str(hosts),
+                           "--internal", f"127.0.0.1:{seed if i == 0 else 0}",
+                           "--zookeeper", "127.0.0.1:0"]
+        self.servers = [TempServer(schema=schema, classes=classes, deployment=dep,
+                                   directory=self.base / f"host{i}", env=env,
+                                   ready_timeout_s=ready_timeout_s, start_args=args[i])
+                        for i in range(hosts)]
 
     def start(self) -> TempCluster:
+        """Start every host at once and return when all are ready (the cluster formed)."""
         for s in self.servers:
-            s.start()
+            if not s._initialized:
+                s.init()
+        for s in self.servers:
+            s.start(wait=False)
+        for s in self.servers:
+            s.wait_ready()
         return self
 
     @property
@@ -290,6 +341,18 @@ class TempCluster:
     def admin_ports(self) -> list[int]:
         return [s.admin_port for s in self.servers]
 
+    @property
+    def addresses(self) -> list[str]:
+        """``127.0.0.1:port`` of every running host's client port."""
+        return [f"127.0.0.1:{s.client_port}" for s in self.servers if s.alive()]
+
+    def host(self, host_id: int) -> TempServer:
+        """The server whose cluster host id is host_id."""
+        for s in self.servers:
+            if s.info and s.host_id == host_id:
+                return s
+        raise KeyError(host_id)
+
     def stop(self) -> None:
         for s in self.servers:
             s.stop()
@@ -298,9 +361,37 @@ class TempCluster:
         for s in self.servers:
             s.kill()
 
+    def partition_checksums(self) -> dict[int, dict[int, int]]:
+        """{host id: {partition: CRC32 of its rows}} read from each stopped host's root.
+
+        Call after :meth:`stop` or :meth:`kill`: every partition a host holds is read
+        with the engine's consistent partition snapshot, so replicas that hold the same
+        rows give the same checksum.
+        """
+        import zlib
+
+        from voltdb_py import Database
+        out: dict[int, dict[int, int]] = {}
+        for s in self.servers:
+            if s.alive():
+                raise RuntimeError("stop the cluster before reading its files")
+            if not s.info:
+                continue
+            with Database.open(s.root / "database") as db:
+                sums = {}
+                for pid in range(db.partition_count):
+                    crc = 0
+                    for chunk in db.snapshot_partition(pid):
+                        crc = zlib.crc32(chunk, crc)
+                    sums[pid] = crc
+                out[s.host_id] = sums
+        return out
+
     def destroy(self) -> None:
         for s in self.servers:
             s.destroy()
+        if self._own_dir:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> TempCluster:
         try:

@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Multi-process clusters: forming, routing, replication, failover (real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from voltdb_py import VoltType as VType
+from voltdb_py._testing import TempCluster, TempServer, deployment_xml, wait_until
+from voltdb_py.client import AsyncClient, Client
+from voltdb_py.hashinator import make_hashinator
+from voltdb_py.types import Status
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+SCHEMA = """
+CREATE TABLE kv (k BIGINT NOT NULL PRIMARY KEY, v VARCHAR(200));
+PARTITION TABLE kv ON COLUMN k;
+CREATE TABLE rep (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(40));
+CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS UPSERT INTO kv VALUES (?, ?);
+CREATE PROCEDURE Get PARTITION ON TABLE kv COLUMN k AS SELECT v FROM kv WHERE k = ?;
+CREATE PROCEDURE CountLocal PARTITION ON TABLE kv COLUMN k AS
+    SELECT COUNT(*) FROM kv WHERE k > ? - 1000000000;
+CREATE PROCEDURE CountKv AS SELECT COUNT(*), SUM(k) FROM kv;
+CREATE PROCEDURE AddRep AS INSERT INTO rep VALUES (?, ?);
+"""
+
+
+def _topo(client) -> dict[int, tuple[list[int], int]]:
+    """{partition: (replica host ids, leader host id)} from @Statistics TOPO."""
+    r = client.call("@Statistics", "TOPO", 0)
+    assert r.status == Status.SUCCESS, r
+    out = {}
+    for pid, sites, leader in r.tables[0].rows:
+        if pid == 16383:
+            continue
+        out[pid] = ([int(s.split(":")[0]) for s in sites.split(",")],
+                    int(leader.split(":")[0]))
+    return out
+
+
+def _replica_checksums_agree(cluster: TempCluster, topo: dict, dead: set[int] = frozenset()):
+    sums = cluster.partition_checksums()
+    for pid, (replicas, _leader) in topo.items():
+        alive = [h for h in replicas if h not in dead]
+        values = {h: sums[h][pid] for h in alive}
+        assert len(set(values.values())) == 1, f"partition {pid} differs: {values}"
+    return sums
+
+
+def test_three_hosts_k1_route_replicate_and_agree():
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        assert sorted(s.host_id for s in cl.servers) == [0, 1, 2]
+        assert {s.info["partitions"] for s in cl.servers} == {3}
+        with Client(cl.addresses) as c:
+            topo = _topo(c)
+            assert sorted(topo) == [0, 1, 2]
+            for replicas, leader in topo.values():
+                assert len(set(replicas)) == 2 and leader in replicas
+            # single-partition writes and reads from any host, all replicated
+            for k in range(400):
+                assert c.call("Put", k, f"v{k}").ok
+            for k in range(0, 400, 7):
+                assert c.call("Get", k).tables[0].rows == [(f"v{k}",)]
+            # multi-partition procedure, ad hoc SQL, replicated tables, DDL on every host
+            assert c.call("CountKv").tables[0].rows == [(400, sum(range(400)))]
+            assert c.call("AddRep", 1, "one").ok
+            assert c.call("@AdHoc", "INSERT INTO rep VALUES (2, 'two')").ok
+            dup = c.call("AddRep", 1, "again")
+            assert dup.status == Status.GRACEFUL_FAILURE and "constraint violation" in dup.status_string.lower()
+            assert c.call("@AdHoc", "SELECT id, name FROM rep ORDER BY id").tables[0].rows == \
+                [(1, "one"), (2, "two")]
+            assert c.call("@AdHoc", "DELETE FROM kv WHERE k >= 390").tables[0].rows == [(10,)]
+            ddl = c.call("@AdHoc", "CREATE TABLE t2 (a INTEGER NOT NULL, b INTEGER);"
+                                   " PARTITION TABLE t2 ON COLUMN a;")
+            assert ddl.ok, ddl
+            for a in range(20):
+                assert c.call("@AdHoc", "INSERT INTO t2 VALUES (?, ?)", a, a * a).ok
+            assert c.call("@AdHoc", "SELECT COUNT(*), SUM(b) FROM t2").tables[0].rows == \
+                [(20, sum(a * a for a in range(20)))]
+            # every host answers the same for the catalog
+            for s in cl.servers:
+                with Client([f"127.0.0.1:{s.client_port}"], topology_aware=False) as one:
+                    assert one.call("Get", 5).tables[0].rows == [("v5",)]
+                    assert one.call("@AdHoc", "SELECT COUNT(*) FROM t2").tables[0].rows == \
+                        [(20,)]
+        cl.stop()
+        sums = _replica_checksums_agree(cl, topo)
+        assert all(sums[h][pid] != 0 for pid, (reps, _l) in topo.items() for h in reps)
+
+
+def test_kill_9_under_write_load_keeps_every_acknowledged_write():
+    """k=2 on 3 hosts: every host holds every partition, so after a kill -9 each
+    partition still has two replicas, which must agree (the new leader repaired them)."""
+    with TempCluster(3, kfactor=2, sites_per_host=2, schema=SCHEMA) as cl:
+        acked: set[int] = set()
+        outcomes: dict[str, int] = {}
+        with Client(cl.addresses) as c:
+            topo = _topo(c)
+            victim = cl.host(topo[0][1])  # the leader of partition 0
+
+        async def load(stop_at: float) -> None:
+            client = await AsyncClient.connect(cl.addresses, max_in_flight=64)
+            try:
+                async def one(k: int) -> None:
+                    try:
+                        r = await client.call("Put", k, f"v{k}", timeout_s=20)
+                    except Exception as exc:  # noqa: BLE001 - tallied below
+                        outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
+                        return
+                    if r.ok:
+                        acked.add(k)
+                    else:
+                        key = f"{r.status}"
+                        outcomes[key] = outcomes.get(key, 0) + 1
+                k = 0
+                pending: set[asyncio.Task] = set()
+                while time.monotonic() < stop_at and k < 200_000:
+                    t = asyncio.ensure_future(one(k))
+                    pending.add(t)
+                    t.add_done_callback(pending.discard)
+                    k += 1
+                    if len(pending) >= 64:
+                        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if pending:
+                    await asyncio.wait(pending)
+            finally:
+                await client.close()
+
+        killer = threading.Timer(1.5, victim.kill)
+        killer.start()
+        try:
+            asyncio.run(load(time.monotonic() + 5.0))
+        finally:
+            killer.cancel()
+        assert not victim.alive()
+        assert len(acked) > 500, (len(acked), outcomes)
+        # only "outcome unknown" answers, for calls in flight at the host that died
+        unknown = {Status.RESPONSE_UNKNOWN, Status.CONNECTION_LOST, Status.CONNECTION_TIMEOUT}
+        assert set(outcomes) <= {str(int(s)) for s in unknown}, outcomes
+        survivors = [s for s in cl.servers if s.alive()]
+        with Client([f"127.0.0.1:{s.client_port}" for s in survivors]) as c:
+            wait_until(lambda: _topo(c)[0][1] != victim.host_id, 30, 0.05,
+                       message="new leader of partition 0")
+            got = c.call("@AdHoc", "SELECT k FROM kv")
+            present = {row[0] for row in got.tables[0].rows}
+            assert acked <= present, sorted(acked - present)[:20]
+            st = c.call("@SystemInformation", "OVERVIEW")
+            assert {row[0] for row in st.tables[0].rows} == {s.host_id for s in survivors}
+        cl.stop()
+        _replica_checksums_agree(cl, topo, dead={victim.host_id})
+
+
+def test_official_client_affinity_on_three_hosts(caplog):
+    voltclient = pytest.importorskip("voltclient")
+    from voltdbclient import FastSerializer, VoltProcedure
+    caplog.set_level(logging.WARNING)
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        fs = FastSerializer("127.0.0.1", cl.servers[1].client_port)
+        put = VoltProcedure(fs, "Put", [VType.BIGINT, VType.STRING])
+        assert put.call([7, "seven"]).status == 1
+        get = VoltProcedure(fs, "Get", [VType.BIGINT])
+        assert get.call([7]).tables[0].tuples == [["seven"]]
+        fs.close()
+        with voltclient.VoltClient(hosts=["127.0.0.1"], port=cl.servers[0].client_port,
+                                   connect_timeout=5, procedure_timeout=30) as c:
+            wait_until(lambda: len(c.affinity_stats()) == 3, 20, message="all three hosts")
+            assert set(c.topology.hosts) == {0, 1, 2}
+            with Client(cl.addresses) as ours:
+                topo = _topo(ours)
+            hz = make_hashinator(3)
+            for k in range(100):
+                pid = hz.partition_for_value(int(VType.BIGINT), k)
+                assert c.get_partition_for_parameter(VType.BIGINT, k) == pid
+                assert c.topology.partitions[pid].leader_host_id == topo[pid][1]
+            before = sum(s.affinity_sends for s in c.affinity_stats().values())
+            futures = [c.call_async("Put", [VType.BIGINT, VType.STRING], [k, f"o{k}"])
+                       for k in range(300)]
+            assert all(f.result(timeout=60).status == 1 for f in futures)
+            after = sum(s.affinity_sends for s in c.affinity_stats().values())
+            assert after - before == 300
+            results = c.call_all_partitions("CountLocal", [], [])
+            assert len(results) == 3 and all(x.ok for x in results)
+            total = sum(x.response.tables[0].tuples[0][0] for x in results)
+            assert total == c.call("CountKv").tables[0].tuples[0][0] == 300
+            with voltclient.VoltBulkLoader(c, "rep", batch_size=10) as ld:
+                for i in range(30):
+                    ld.insert_row(i, f"r{i}")
+            with voltclient.VoltBulkLoader(c, "kv", batch_size=25, upsert=True) as ld:
+                for k in range(1000, 1100):
+                    ld.insert_row(k, f"b{k}")
+            assert c.call("CountKv").tables[0].tuples[0][0] == 400
+        with Client(cl.addresses) as ours:
+            assert ours.call("@AdHoc", "SELECT COUNT(*) FROM rep").tables[0].rows == [(30,)]
+        cl.stop()
+        _replica_checksums_agree(cl, topo)
+    bad = [r for r in caplog.records if r.name.startswith("voltclient")]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+def test_losing_every_replica_stops_the_cluster_cleanly():
+    with TempCluster(3, kfactor=0, sites_per_host=1, schema=SCHEMA) as cl:
+        with Client(cl.addresses) as c:
+            for k in range(30):
+                assert c.call("Put", k, "x").ok
+        victim = cl.host(2)
+        victim.kill()
+        for s in cl.servers:
+            if s is not victim:
+                wait_until(lambda s=s: not s.alive(), 30, 0.05, message="host stops")
+                assert s.proc.returncode == 2
+                err = s.stderr()
+                assert "the cluster stopped" in err and "host 2 failed" in err, err[-1500:]
+
+
+def test_complete_cluster_refuses_more_hosts_and_mismatched_hosts(tmp_path):
+    with TempCluster(2, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        seed = cl.servers[0].start_args[1]
+        extra = TempServer(schema=SCHEMA, directory=tmp_path / "extra",
+                           deployment=deployment_xml(2, kfactor=1, heartbeat_timeout_s=2),
+                           start_args=["--host", seed, "--count", "2",
+                                       "--internal", "127.0.0.1:0", "--zookeeper",
+                                       "127.0.0.1:0"])
+        with pytest.raises(RuntimeError, match="Cluster is already complete"):
+            extra.start()
+        extra.start_args.append("--add")
+        with pytest.raises(RuntimeError, match="start --add"):
+            extra.start()
+        extra.destroy()
+
+
+def test_hosts_must_agree_on_the_schema(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dep = deployment_xml(2, kfactor=1, heartbeat_timeout_s=2)
+    args = ["--host", f"127.0.0.1:{port}", "--count", "2", "--zookeeper", "127.0.0.1:0"]
+    a = TempServer(schema=SCHEMA, deployment=dep, directory=tmp_path / "a",
+                   start_args=args + ["--internal", f"127.0.0.1:{port}"])
+    b = TempServer(schema=SCHEMA + "CREATE TABLE other (x INTEGER);", deployment=dep,
+                   directory=tmp_path / "b", start_args=args + ["--internal", "127.0.0.1:0"])
+    try:
+        a.start(wait=False)
+        with pytest.raises(RuntimeError, match="schema"):
+            b.start()
+    finally:
+        a.destroy()
+        b.destroy()
