@@ -243,17 +243,39 @@ def _host_matches(target: str, info: dict[str, str]) -> bool:
 
 def _stop(client: Any, args: argparse.Namespace, out: TextIO) -> int:
     try:
-        target, _port = parse_host(args.host_to_stop, 3021)
+        target, port = parse_host(args.host_to_stop, -1)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
     st = cluster_status(client)
-    matches = [hid for hid, info in st.overview.items() if _host_matches(target, info)]
+    matches = [hid for hid, info in st.overview.items() if _host_matches(target, info)
+               and (port == -1 or info.get("INTERNALPORT") == str(port))]
     if not matches:
         raise AdminError(f"Host not found in cluster: {args.host_to_stop}")
+    if len(matches) > 1:
+        ports = ", ".join(f"{target}:{st.overview[h].get('INTERNALPORT')}" for h in matches)
+        raise AdminError(f"{args.host_to_stop} names {len(matches)} hosts; add the "
+                         f"internal port: one of {ports}")
     if len(st.overview) - len(matches) < 1:
         raise AdminError('The entire cluster is being stopped, use "shutdown" instead.')
-    raise AdminError(f"stopping host {matches[0]} of a multi-host cluster needs @StopNode: "
-                     "not yet (multi-host clusters come next)")
+    hid = matches[0]
+    out.write(f"Stopping host {hid}: {args.host_to_stop}\n")
+    out.flush()
+    resp = client.call("@StopNode", hid)
+    if resp.status != Status.SUCCESS:
+        raise AdminError(resp.status_string or f"@StopNode failed with status {resp.status}")
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            if hid not in cluster_status(client).overview:
+                break
+        except (ConnectionError, AdminError):
+            break  # this tool was connected to the host that left
+        if time.monotonic() >= deadline:
+            raise AdminError(f"host {hid} is still a member {args.timeout:g} s after @StopNode")
+        time.sleep(0.1)
+    out.write(f"Host {hid} with hostname {args.host_to_stop} is stopped; its leaders moved "
+              "to the other hosts.\n")
+    return 0
 
 
 VERBS = {"status": _status, "pause": _pause, "resume": _resume, "shutdown": _shutdown,
@@ -287,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to wait for the servers to stop listening (30)")
     s = sub.add_parser("stop", parents=[common], help="stop one host of the cluster")
     s.add_argument("-f", "--force", action="store_true", help="skip the leader migration")
-    s.add_argument("host_to_stop", metavar="HOST", help="the host to stop: name or address")
+    s.add_argument("host_to_stop", metavar="HOST",
+                   help="the host to stop: name or address, with :internal-port when "
+                        "several hosts share an address")
+    s.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the host to leave (60)")
     return p
 
 

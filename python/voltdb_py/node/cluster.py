@@ -396,7 +396,8 @@ class ClusterHost:
         if snap.cluster_state == "stopped":
             self._fatal(f"the cluster stopped: {snap.stop_reason}", abort=False)
             return
-        if me.state == "failed" and snap.cluster_state != "shutting_down":
+        if me.state == "failed" and snap.cluster_state != "shutting_down" and \
+                not self.node.stopping:
             self._fatal("this host was removed from the cluster (the others marked it "
                         "failed)", abort=True)
             return
@@ -742,6 +743,8 @@ class ClusterHost:
                 self._route_sp(_Call(pid, "@LoadSinglepartitionTable", params, None, False,
                                      reply, lambda why: None))
                 return None
+            if upper == "@STOPNODE":
+                return self._stop_node(conn, params)
             if upper in _BROADCAST:
                 if upper == "@UPDATECLASSES" and len(params) == 2 and params[0] is None \
                         and params[1] is None:
@@ -762,10 +765,35 @@ class ClusterHost:
         self._route_sp(_Call(pid, proc, params, None, ro, reply, lambda why: None))
         return None
 
+    def _stop_node(self, conn: Any, params: tuple) -> bytes:
+        """@StopNode(host id): that host hands its leaders over and leaves (graceful)."""
+        from voltdb_py.cluster.topology import TopologyError, fail_host
+        denied = self._check_admin(conn, "@StopNode")
+        if denied is not None:
+            return _response_bytes(denied)
+        if len(params) != 1 or isinstance(params[0], bool) or not isinstance(params[0], int):
+            return _error_bytes(Status.GRACEFUL_FAILURE, "@StopNode expects one host id")
+        target = params[0]
+        if target not in self.live:
+            return _error_bytes(Status.GRACEFUL_FAILURE,
+                                f"Invalid Host Id or Host Id not member of cluster: {target}")
+        try:
+            fail_host(self.topology, target)
+        except TopologyError as exc:
+            return _error_bytes(Status.GRACEFUL_FAILURE,
+                                f"Cannot stop the requested node: {exc}")
+        self._send(target, ["stopnode"])
+        return _response_bytes(ClientResponse(
+            Status.SUCCESS, tables=[_status_table()]))
+
+    def _msg_stopnode(self, h: int) -> None:
+        log.warning("stopping on request of host %d (@StopNode)", h)
+        self.node.request_stop()
+
     def _check_admin(self, conn: Any, proc: str) -> ClientResponse | None:
         node = self.node
         upper = proc.upper()
-        if upper in ("@PAUSE", "@RESUME", "@SHUTDOWN") and not conn.admin:
+        if upper in ("@PAUSE", "@RESUME", "@SHUTDOWN", "@STOPNODE") and not conn.admin:
             return ClientResponse(Status.UNEXPECTED_FAILURE,
                                   f"{proc} is available only on the admin port")
         if not node.users.is_admin(conn.user or ""):
@@ -1218,6 +1246,11 @@ class ClusterHost:
                             "INTERNALPORT": str(p.get("internal", -1)),
                             "PLACEMENTGROUP": rec.placement_group}))
         return out
+
+
+def _status_table() -> Any:
+    from voltdb_py.types import Column, VoltTable, VoltType
+    return VoltTable([Column("STATUS", VoltType.BIGINT)], [(0,)])
 
 
 class _Internal:

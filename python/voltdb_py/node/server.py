@@ -649,7 +649,9 @@ class NodeServer:
                 ("ADMININTERFACE", self.admin_address[0] or ""),
                 ("ADMINPORT", str(self.admin_address[1])),
                 ("HTTPINTERFACE", ""), ("HTTPPORT", "-1"),
-                ("INTERNALINTERFACE", ""), ("INTERNALPORT", "-1"),
+                ("INTERNALINTERFACE", ""),
+                ("INTERNALPORT", str(self.cluster_host.internal_address[1])
+                 if self.cluster_host is not None else "-1"),
                 ("PUBLICINTERFACE", ""),
                 ("BUILDSTRING", BUILD_STRING), ("VERSION", __version__),
                 ("CLUSTERSTATE", "PAUSED" if self.paused else "RUNNING"),
@@ -718,11 +720,12 @@ class NodeServer:
         site_of: dict[int, int] = {}
         for pid, p in topo.partitions.items():
             sites = []
-            for h in p.replicas:
+            # Hosts that failed hold nothing any more (VoltDB lists live sites only).
+            for h in [h for h in p.replicas if h not in topo.missing]:
                 site = site_of.get(h, 0)
                 site_of[h] = site + 1
                 sites.append(f"{h}:{site}")
-            leader = sites[p.replicas.index(p.leader)]
+            leader = next(s for s in sites if int(s.split(":")[0]) == p.leader)
             rows.append((pid, ",".join(sites), leader))
         mp_host = min(topo.live_hosts) if topo.live_hosts else self.host_id
         mp_sites = ",".join(f"{h}:{site_of.get(h, 0)}" for h in sorted(topo.live_hosts))
