@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Command line: ``voltdb-py demo``, ``voltdb-py init`` and ``voltdb-py start``."""
+"""Command line: ``voltdb-py demo``, ``init``, ``start`` and ``cluster up|down``."""
 
 from __future__ import annotations
 
@@ -191,6 +191,45 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
         return fail(f"cannot open the database in {args.dir}: {exc}")
 
 
+def run_cluster(args: argparse.Namespace) -> int:
+    """voltdb-py cluster up|down: a local multi-process cluster."""
+    from voltdb_py.node.local import cluster_down, cluster_up
+    from voltdb_py.node.root import RootError
+
+    if args.action == "down":
+        try:
+            killed = cluster_down(args.dir, timeout_s=args.timeout)
+        except RootError as exc:
+            print(f"voltdb-py cluster down: error: {exc}", file=sys.stderr)
+            return 1
+        note = f" (killed {len(killed)} that did not stop in time)" if killed else ""
+        print(f"The cluster in {Path(args.dir).absolute()} has shut down{note}.")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        state = cluster_up(args.dir, args.hosts, args.kfactor, args.sitesperhost,
+                           config=args.config, schema=args.schema, classes=args.classes,
+                           port_base=args.port_base, force=args.force,
+                           timeout_s=args.timeout)
+    except RootError as exc:
+        print(f"voltdb-py cluster up: error: {exc}", file=sys.stderr)
+        return 1
+    table = Table(title=f"voltdb_py cluster: {args.hosts} hosts, kfactor {args.kfactor}, "
+                        f"{state['hosts'][0]['partitions']} partitions")
+    for col in ("host id", "pid", "client", "admin", "http", "internal", "raft", "root"):
+        table.add_column(col)
+    for h in sorted(state["hosts"], key=lambda h: h["host_id"]):
+        table.add_row(str(h["host_id"]), str(h["pid"]), str(h["client"]), str(h["admin"]),
+                      str(h["http"] or "-"), str(h["internal"]), str(h["raft"]), h["dir"])
+    Console().print(table)
+    servers = ",".join(f"127.0.0.1:{h['client']}" for h in state["hosts"])
+    print(f"Ready. Connect with: sqlcmd-py --servers {servers}")
+    print(f"Stop with: voltdb-py cluster down --dir {args.dir}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the voltdb-py command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="voltdb-py", description=__doc__)
@@ -226,12 +265,36 @@ def main(argv: list[str] | None = None) -> int:
                        help="placement group (rack) of this host, e.g. row1.rack2")
     start.add_argument("--background", "-B", action="store_true",
                        help="detach and return once the server is ready")
+    cluster = sub.add_parser("cluster", help="start or stop a local multi-process cluster")
+    csub = cluster.add_subparsers(dest="action", required=True)
+    up = csub.add_parser("up", help="initialize and start N hosts; return when formed")
+    up.add_argument("--dir", "-D", required=True, help="directory for the hosts' roots")
+    up.add_argument("--hosts", type=int, default=3, help="number of hosts (3)")
+    up.add_argument("--kfactor", type=int, default=1, help="K-safety (1)")
+    up.add_argument("--sitesperhost", type=int, default=4, help="sites per host (4)")
+    up.add_argument("--config", "-C", default=None,
+                    help="deployment.xml (default: one made from the options above)")
+    up.add_argument("--schema", "-s", action="append", default=None, help="DDL file(s)")
+    up.add_argument("--classes", "-j", action="append", default=None,
+                    help="procedure modules to load before the schema")
+    up.add_argument("--port-base", type=int, default=21212,
+                    help="client port of host 0; host i uses +10*i (0: any free ports)")
+    up.add_argument("--force", "-f", action="store_true",
+                    help="re-initialize host roots that exist (deletes their data)")
+    up.add_argument("--timeout", type=float, default=120.0,
+                    help="seconds to wait for the cluster to form (120)")
+    down = csub.add_parser("down", help="shut down the cluster started in --dir")
+    down.add_argument("--dir", "-D", required=True, help="the directory given to 'up'")
+    down.add_argument("--timeout", type=float, default=60.0,
+                      help="seconds to wait before killing what is left (60)")
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(raw)
     if args.command == "init":
         return run_init(args)
     if args.command == "start":
         return run_start(args, raw)
+    if args.command == "cluster":
+        return run_cluster(args)
     if args.command == "demo":
         if args.votes < 0 or args.partitions < 1:
             parser.error("--votes must be >= 0 and --partitions >= 1")
