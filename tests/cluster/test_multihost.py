@@ -252,3 +252,25 @@ def test_hosts_must_agree_on_the_schema(tmp_path):
     finally:
         a.destroy()
         b.destroy()
+
+
+@pytest.mark.parametrize("victim_id,survives", [(1, True), (0, False)])
+def test_two_hosts_k1_tie_breaker(victim_id, survives):
+    """VoltDB's rule for an exact half: the side with the lowest host id goes on."""
+    with TempCluster(2, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        with Client(cl.addresses) as c:
+            for k in range(100):
+                assert c.call("Put", k, "a").ok
+        cl.host(victim_id).kill()
+        other = cl.host(1 - victim_id)
+        if survives:
+            with Client([f"127.0.0.1:{other.client_port}"]) as c:
+                wait_until(lambda: all(h == other.host_id for _r, h in _topo(c).values()),
+                           30, 0.05, message="host 0 leads every partition")
+                for k in range(100, 200):
+                    assert c.call("Put", k, "b").ok
+                assert c.call("@AdHoc", "SELECT COUNT(*) FROM kv").tables[0].rows == [(200,)]
+        else:
+            wait_until(lambda: not other.alive(), 30, 0.05, message="host 1 shuts down")
+            assert other.proc.returncode == 3
+            assert "partition detection" in other.stderr()

@@ -180,6 +180,7 @@ class ClusterHost:
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.host_id = -1
         self.md: Any = None
+        self.witness: Any = None  # host 0's tie-breaking Raft vote (even host counts)
         self.snap: Any = None
         self.topology: Any = None
         self.live: frozenset[int] = frozenset()
@@ -324,6 +325,12 @@ class ClusterHost:
             ip = i["raft_ip"] or i["internal_ip"] or c.peername[0]
             addrs.append(f"{ip}:{i['ports']['raft']}")
         instances = [i["instance"] for _c, i in ordered]
+        if len(ordered) % 2 == 0:
+            # An even number of voters could split in half with no majority. VoltDB lets
+            # the half holding the lowest host id go on; here host 0 casts a second,
+            # tie-breaking Raft vote (a witness node in its process) to the same effect.
+            ip = addrs[0].rpartition(":")[0]
+            addrs.append(f"{ip}:{_free_port(ip)}")
         self._peers_msg = ["peers", addrs, instances]
         for c, _i in ordered:
             c.reply(self._peers_msg + [c.peername[0]])
@@ -337,6 +344,9 @@ class ClusterHost:
                 "connectionTimeout": min(3.5, t), "leaderFallbackTimeout": min(5.0, t)}
         md_dir = self.root / "metadata"
         self.md = ClusterMetadata(raft_addrs[me], raft_addrs, md_dir, **conf)
+        if me == 0 and len(raft_addrs) > len(instances):
+            self.witness = ClusterMetadata(raft_addrs[-1], raft_addrs,
+                                           self.root / "metadata-witness", **conf)
         self.md.on_change(lambda snap: self.loop.call_soon_threadsafe(self._on_snapshot, snap))
         if self._peers_msg is not None:  # the collecting host registers everyone
             cl = self.deployment.cluster
@@ -572,6 +582,9 @@ class ClusterHost:
         if self.md is not None:
             md, self.md = self.md, None
             await self.loop.run_in_executor(None, md.close)
+        if self.witness is not None:
+            w, self.witness = self.witness, None
+            await self.loop.run_in_executor(None, w.close)
 
     # ------------------------------------------------------------------ messages
 
