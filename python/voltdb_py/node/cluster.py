@@ -198,6 +198,7 @@ class ClusterHost:
         self._rids = itertools.count(1)
         self._requests: dict[int, tuple[int, Callable[[bool, Any], None]]] = {}
         self._batch: list[_Call] = []
+        self._outbox: dict[Any, list[bytes]] = {}
         self._batch_scheduled = False
         self._mp_queue: asyncio.Queue | None = None
         self._mp_thread = concurrent.futures.ThreadPoolExecutor(1, "voltdb-py-mp")
@@ -689,7 +690,7 @@ class ClusterHost:
                 return out
 
             def reply(data: bytes, conn: Any = conn, handle: int = handle) -> None:
-                conn.send(_with_handle(data, handle))
+                self._deliver(conn, _with_handle(data, handle))
             try:
                 data = self.route(conn, proc, params, ext, reply)
             except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
@@ -702,6 +703,21 @@ class ClusterHost:
                 return out
         node.after_batch()
         return out
+
+    def _deliver(self, conn: Any, data: bytes) -> None:
+        """Queue an answer for a client connection: one write per connection per turn."""
+        out = self._outbox.get(conn)
+        if out is None:
+            self._outbox[conn] = [data]
+            if len(self._outbox) == 1:
+                self.loop.call_soon(self._flush_outbox)
+        else:
+            out.append(data)
+
+    def _flush_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        for conn, datas in outbox.items():
+            conn.send(b"".join(datas) if len(datas) > 1 else datas[0])
 
     async def call(self, conn: Any, proc: str, params: tuple) -> ClientResponse:
         """Route one call and wait for its answer (the JSON HTTP API)."""
@@ -918,7 +934,8 @@ class ClusterHost:
                 calls.append(call)
         if not calls:
             return
-        entries = [[c.proc, c.params, c.dest] for c in calls]
+        # Lists, not tuples: msgpack packs them natively (tuples take the slow ext path).
+        entries = [[c.proc, list(c.params), c.dest] for c in calls]
         try:
             resps, ids = self._execute(entries, None)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
@@ -967,7 +984,7 @@ class ClusterHost:
                 out_ids: list = []
                 resps.extend(db.call_many([(entries[i][0], entries[i][1]) for i in run],
                                           txn_ids_out=out_ids, txn_ids_in=sub_ids))
-                ids.extend(out_ids)
+                ids.extend([list(x) for x in out_ids])
                 run.clear()
         for i, (proc, params, dest) in enumerate(entries):
             if dest is None and not proc.startswith("@"):
@@ -982,7 +999,7 @@ class ClusterHost:
                 else:
                     resp = self.node.dispatch(_Internal(), proc, tuple(params), {})
             finally:
-                ids.append(db._record_ids or [])
+                ids.append([list(x) for x in db._record_ids or ()])
                 db._replay_ids = db._record_ids = None
             resps.append(resp)
         flush()

@@ -109,6 +109,7 @@ class Link:
         self.closed = False
         self.connected_once = False
         self.last_sent = 0.0
+        self._flush_scheduled = False
         self._task = loop.create_task(self._connect_loop())
 
     async def _connect_loop(self) -> None:
@@ -143,16 +144,25 @@ class Link:
         self._task = self.loop.create_task(self._connect_loop())
 
     def send(self, msg: Any) -> None:
-        """Queue or write one message."""
-        data = codec.frame(msg)
+        """Queue one message; the messages of one event-loop turn go out in one write."""
+        if self.closed:
+            return
+        queue = self.queue
+        if len(queue) >= MAX_QUEUED:
+            del queue[: MAX_QUEUED // 10]
+        queue.append(codec.frame(msg))
+        if not self._flush_scheduled and self.transport is not None:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
         t = self.transport
-        if t is not None and not t.is_closing():
-            t.write(data)
-            self.last_sent = time.monotonic()
-        elif not self.closed:
-            if len(self.queue) >= MAX_QUEUED:
-                del self.queue[: MAX_QUEUED // 10]
-            self.queue.append(data)
+        if t is None or t.is_closing() or not self.queue:
+            return
+        queued, self.queue = self.queue, []
+        t.write(b"".join(queued) if len(queued) > 1 else queued[0])
+        self.last_sent = time.monotonic()
 
     def close(self) -> None:
         self.closed = True

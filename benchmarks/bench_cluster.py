@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Key-value calls through AsyncClient against a 2-host k=1 cluster (replicated writes).
+
+In one run: the loopback round-trip ceiling at the same concurrency (see bench_client),
+then Get and Put through a topology-aware AsyncClient connected to both hosts (each call
+goes to its partition's leader; every Put is executed by both replicas before it is
+answered). Printed per case: calls/s, ratio to the ceiling, client CPU per call and the
+servers' CPU per call (both host processes, utime + stime).
+
+    python benchmarks/bench_cluster.py [calls] [in_flight]    # real counts
+    pytest benchmarks/bench_cluster.py -m bench                # smoke run, tiny counts
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_client import KEYS, SCHEMA, VALUE, Result, _drive, bench_loopback, proc_cpu_s  # noqa: E402
+
+from voltdb_py._testing import TempCluster  # noqa: E402
+from voltdb_py.client import AsyncClient  # noqa: E402
+
+pytestmark = pytest.mark.bench
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(proc_cpu_s(p) for p in pids)
+
+
+def bench_cluster(cl: TempCluster, n: int, in_flight: int) -> list[Result]:
+    out = []
+    pids = [s.pid for s in cl.servers]
+
+    async def run(proc: str) -> None:
+        async with await AsyncClient.connect(cl.addresses, max_in_flight=in_flight) as c:
+            await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))
+
+            async def one(i: int) -> None:
+                if proc == "Get":
+                    r = await c.call("Get", i % KEYS)
+                else:
+                    r = await c.call("Put", i % KEYS, VALUE)
+                if r.status != 1:
+                    raise RuntimeError(r)
+
+            c0, s0, t0 = time.process_time(), _cpu(pids), time.perf_counter()
+            await _drive(n, in_flight, one)
+            t1, c1, s1 = time.perf_counter(), time.process_time(), _cpu(pids)
+            out.append(Result(f"2 hosts k=1 {proc}", n, t1 - t0, c1 - c0, s1 - s0))
+
+    asyncio.run(run("Get"))
+    asyncio.run(run("Put"))
+    return out
+
+
+def run_all(n: int = 30_000, in_flight: int = 64) -> dict:
+    print(f"\nmachine: {platform.machine()} {os.cpu_count()} CPUs, "
+          f"{platform.python_implementation()} {platform.python_version()}, "
+          f"{n} calls, {in_flight} in flight; servers' CPU is both hosts together")
+    with TempCluster(2, kfactor=1, sites_per_host=4, schema=SCHEMA,
+                     heartbeat_timeout_s=10) as cl:
+        async def load() -> None:
+            async with await AsyncClient.connect(cl.addresses) as c:
+                await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
+        asyncio.run(load())
+        ceiling = bench_loopback(n, in_flight)
+        ours = bench_cluster(cl, n, in_flight)
+    print(ceiling.line(None))
+    for r in ours:
+        print(r.line(ceiling.rate))
+    return {"ceiling": ceiling, "ours": ours}
+
+
+@pytest.mark.timeout(300)
+def test_bench_cluster_smoke():
+    res = run_all(n=300, in_flight=8)
+    assert res["ceiling"].rate > 0 and all(r.rate > 0 for r in res["ours"])
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    run_all(*args[:2])
