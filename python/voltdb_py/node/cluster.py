@@ -953,10 +953,10 @@ class ClusterHost:
                 writes.setdefault(c.pid, []).append(i)
         for pid, idx in writes.items():
             lead = self.leads[pid]
-            if not lead.acked:
-                lead.seq += 1  # nobody to replicate to
-                continue
             lead.seq += 1
+            self.replicas[pid].applied = lead.seq  # this host's own copy is there too
+            if not lead.acked:
+                continue  # nobody to replicate to
             ents = [entries[i] for i in idx]
             eids = [ids[i] for i in idx]
             hashes = [zlib.crc32(datas[i]) for i in idx]
@@ -1032,7 +1032,10 @@ class ClusterHost:
             self._send(h, ["repa", pid, epoch, seq, None])
             return
         if seq != rep.applied + 1:
-            log.error("partition %d: replication gap (have %d, got %d)", pid, rep.applied, seq)
+            # A message was lost with a broken connection: ask for what follows ours.
+            log.warning("partition %d: replication gap (have %d, got %d)", pid, rep.applied,
+                        seq)
+            self._send(h, ["repgap", pid, epoch, rep.applied])
             return
         resps, _ids = self._execute(entries, ids)
         rep.applied = seq
@@ -1041,6 +1044,18 @@ class ClusterHost:
             del rep.log[s]
         self._send(h, ["repa", pid, epoch, seq,
                        [zlib.crc32(_response_bytes(r)) for r in resps]])
+
+    def _msg_repgap(self, h: int, pid: int, epoch: int, applied: int) -> None:
+        lead = self.leads.get(pid)
+        if lead is None or lead.epoch != epoch or h not in lead.acked:
+            return
+        missing = range(applied + 1, lead.seq + 1)
+        if not all(s in lead.sent for s in missing):
+            self._suspect(h, f"replica of partition {pid} missed writes that are gone")
+            return
+        for s in missing:
+            entries, ids, _hashes = lead.sent[s]
+            self._send(h, ["rep", pid, epoch, s, entries, ids, lead.committed()])
 
     def _msg_repa(self, h: int, pid: int, epoch: int, seq: int, hashes: list | None) -> None:
         lead = self.leads.get(pid)
