@@ -13,21 +13,15 @@ from pathlib import Path
 
 from voltdb_py._version import __version__
 
-CONTESTANTS = ("Edwina Burnam,Tabatha Gehling,Kelly Clauss,Jessie Alloway,Alana Bregman,"
-               "Jessie Eichman")
-
-
-def _voter_files() -> tuple[Path, Path]:
-    base = Path(__file__).parent / "examples" / "voter"
-    return base / "ddl.sql", base / "voter.py"
-
-
-def run_demo(votes: int, partitions: int, directory: str | None, seed: int) -> int:
-    """Embedded voter demo: load the schema, vote, show results, reopen and verify."""
+def run_demo(votes: int, partitions: int, directory: str | None, seed: int,
+             cluster_votes: int = 0) -> int:
+    """The voter demo: embedded (load the schema, vote, show results, reopen and verify),
+    then, with cluster_votes, a local 3-host k=1 cluster that loses a host under load."""
     from rich.console import Console
     from rich.table import Table
 
     from voltdb_py import Database, Status
+    from voltdb_py.demo import CONTESTANTS, _voter_files, run_cluster_demo
 
     console = Console(width=max(100, shutil.get_terminal_size((100, 24)).columns))
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="voltdb-py-demo-"))
@@ -96,6 +90,8 @@ def run_demo(votes: int, partitions: int, directory: str | None, seed: int) -> i
         console.print(f"[{colour}]after reopening: {after} votes stored, {expected} expected, "
                       f"{by_view} counted by the view: "
                       f"{'nothing lost or duplicated' if ok else 'MISMATCH'}")
+        if ok and cluster_votes:
+            ok = run_cluster_demo(console, cluster_votes, seed=seed)
         return 0 if ok else 1
     finally:
         if directory is None:
@@ -240,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--partitions", type=int, default=8, help="partitions (sites per host)")
     demo.add_argument("--dir", default=None, help="keep the database in this directory")
     demo.add_argument("--seed", type=int, default=1, help="random seed")
+    demo.add_argument("--cluster-votes", type=int, default=20000,
+                      help="votes cast on the local 3-host cluster part (0 skips it)")
     init = sub.add_parser("init", help="prepare a server root directory")
     init.add_argument("--dir", "-D", required=True, help="the root directory to create")
     init.add_argument("--config", "-C", default=None, help="deployment.xml (default: defaults)")
@@ -298,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         if args.votes < 0 or args.partitions < 1:
             parser.error("--votes must be >= 0 and --partitions >= 1")
-        return run_demo(args.votes, args.partitions, args.dir, args.seed)
+        if args.cluster_votes < 0:
+            parser.error("--cluster-votes must be >= 0")
+        return run_demo(args.votes, args.partitions, args.dir, args.seed, args.cluster_votes)
     return 2  # pragma: no cover
 
 

@@ -274,3 +274,39 @@ def test_two_hosts_k1_tie_breaker(victim_id, survives):
             wait_until(lambda: not other.alive(), 30, 0.05, message="host 1 shuts down")
             assert other.proc.returncode == 3
             assert "partition detection" in other.stderr()
+
+
+def test_losing_the_metadata_majority_stops_the_last_host():
+    """3 hosts k=2: after two hosts die the last one holds every partition but cannot
+    reach a Raft majority; it stops with a message instead of hanging."""
+    with TempCluster(3, kfactor=2, sites_per_host=1, schema=SCHEMA) as cl:
+        with Client(cl.addresses) as c:
+            assert c.call("Put", 1, "a").ok
+        cl.host(2).kill()
+        cl.host(1).kill()
+        last = cl.host(0)
+        wait_until(lambda: not last.alive(), 60, 0.05, message="the last host stops")
+        assert last.proc.returncode == 3
+        assert "majority of the cluster metadata" in last.stderr()
+
+
+def test_statistics_table_covers_every_host_and_replica():
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        with Client(cl.addresses) as c:
+            for k in range(90):
+                assert c.call("Put", k, "v").ok
+            assert c.call("AddRep", 1, "one").ok
+            topo = _topo(c)
+            t = c.call("@Statistics", "TABLE", 0).tables[0]
+            cols = [col.name for col in t.columns]
+            hi, pi, ni, ci = (cols.index("HOST_ID"), cols.index("PARTITION_ID"),
+                              cols.index("TABLE_NAME"), cols.index("TUPLE_COUNT"))
+            kv = {(r[hi], r[pi]): r[ci] for r in t.rows if r[ni] == "KV"}
+            assert set(kv) == {(h, p) for p, (reps, _l) in topo.items() for h in reps}
+            for p, (reps, _l) in topo.items():  # every replica holds the same rows
+                assert len({kv[(h, p)] for h in reps}) == 1
+            assert sum(kv[(reps[0], p)] for p, (reps, _l) in topo.items()) == 90
+            rep = [r for r in t.rows if r[ni] == "REP"]
+            assert sorted(r[hi] for r in rep) == [0, 1, 2] and {r[ci] for r in rep} == {1}
+            procs = c.call("@Statistics", "PROCEDURE", 0).tables[0]
+            assert {r[1] for r in procs.rows} == {0, 1, 2}

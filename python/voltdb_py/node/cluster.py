@@ -81,6 +81,10 @@ _ERRORS = {name: getattr(_errors, name) for name in (
     "MispartitionedError", "CatalogError", "PlanningError", "StorageError")}
 
 
+#: @Statistics components every host answers for its own sites (the router merges them).
+_PER_HOST_STATS = frozenset({"TABLE", "INDEX", "PROCEDURE"})
+
+
 class ClusterError(VoltError):
     """The cluster cannot form or a host cannot take part; the message is for the user."""
 
@@ -208,6 +212,7 @@ class ClusterHost:
         self._deferred: list[_Call] = []
         self._suspected: set[int] = set()
         self._cut_since: float | None = None
+        self._no_quorum_since: float | None = None
         self.lease_ok = True
         self._tasks: list[asyncio.Task] = []
         self.raft_address = ""
@@ -544,6 +549,18 @@ class ClusterHost:
             self._flush_held()
         for h in self.live - heard:
             self._suspect(h, f"no heartbeat for {t:g} s")
+        # Failures are agreed through the metadata: a host that cannot reach a majority of
+        # its Raft nodes for long can neither fail over nor be failed over cleanly.
+        if self.md is not None and not self.md.has_quorum():
+            if self._no_quorum_since is None:
+                self._no_quorum_since = now
+            elif now - self._no_quorum_since > max(2 * t, 5.0):
+                self._fatal(
+                    f"this host (host {me}) has not reached a majority of the cluster "
+                    f"metadata (Raft) nodes for {now - self._no_quorum_since:.0f} s, so "
+                    "failures can no longer be agreed on: it shuts down", abort=True)
+        else:
+            self._no_quorum_since = None
 
     def _fatal(self, message: str, abort: bool) -> None:
         if self.stopping:
@@ -562,7 +579,8 @@ class ClusterHost:
 
     async def stop(self, leave: bool) -> None:
         """Stop taking part; with leave, first hand this host's leaders over."""
-        if leave and self.md is not None and self.snap is not None and \
+        if leave and self.exit_message is None and self.md is not None and \
+                self.snap is not None and \
                 self.snap.cluster_state not in ("shutting_down", "stopped") and \
                 len(self.live) > 1 and self.host_id in self.live:
             try:
@@ -774,6 +792,10 @@ class ClusterHost:
                 return None
             if upper == "@STOPNODE":
                 return self._stop_node(conn, params)
+            if upper == "@STATISTICS" and params and isinstance(params[0], str) and \
+                    params[0].upper() in _PER_HOST_STATS:
+                self.loop.create_task(self._gather_stats(params, reply))
+                return None
             if upper in _BROADCAST:
                 if upper == "@UPDATECLASSES" and len(params) == 2 and params[0] is None \
                         and params[1] is None:
@@ -1273,6 +1295,49 @@ class ClusterHost:
 
     def _msg_shutdown(self, h: int) -> None:
         self.node.request_stop()
+
+    async def _gather_stats(self, params: tuple, reply: Callable[[bytes], None]) -> None:
+        """@Statistics TABLE/INDEX/PROCEDURE: every live host's rows, in host order."""
+        hosts = sorted(self.live)
+        try:
+            parts = await asyncio.gather(*(self._ask(h, "stats", list(params))
+                                           for h in hosts))
+        except (VoltError, asyncio.TimeoutError) as exc:
+            reply(_error_bytes(Status.SERVER_UNAVAILABLE, f"@Statistics failed: {exc}"))
+            return
+        first = next((r for r in parts if r.status == Status.SUCCESS), parts[0])
+        if first.status != Status.SUCCESS:
+            reply(_response_bytes(first))
+            return
+        table = first.tables[0]
+        rows = [row for r in parts if r.status == Status.SUCCESS for row in r.tables[0].rows]
+        from voltdb_py.types import VoltTable
+        reply(_response_bytes(ClientResponse(Status.SUCCESS,
+                                             tables=[VoltTable(table.columns, rows)])))
+
+    def _msg_stats(self, h: int, rid: int, params: list) -> None:
+        """This host's @Statistics rows: its replicas only, with its host id and name."""
+        resp = self.node.dispatch(_Internal(), "@Statistics", tuple(params), {})
+        if resp.status != Status.SUCCESS or not resp.tables:
+            self._answer(h, rid, True, resp)
+            return
+        t = resp.tables[0]
+        names = [c.name for c in t.columns]
+        pi = names.index("PARTITION_ID") if "PARTITION_ID" in names else None
+        ti = names.index("TABLE_NAME") if "TABLE_NAME" in names else None
+        mine = set(self.topology.partitions_of(self.host_id))
+        tables = self.db.catalog.tables
+        rows = []
+        for row in t.rows:
+            row = list(row)
+            row[1], row[2] = self.host_id, self.node.hostname
+            if pi is not None and ti is not None and row[ti] in tables \
+                    and tables[row[ti]].partitioned and row[pi] not in mine:
+                continue  # a partition this host holds no replica of
+            rows.append(tuple(row))
+        from voltdb_py.types import VoltTable
+        self._answer(h, rid, True, ClientResponse(Status.SUCCESS,
+                                                  tables=[VoltTable(t.columns, rows)]))
 
     # ------------------------------------------------------------------ status
 
