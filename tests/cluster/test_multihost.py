@@ -282,8 +282,10 @@ def test_losing_the_metadata_majority_stops_the_last_host():
     with TempCluster(3, kfactor=2, sites_per_host=1, schema=SCHEMA) as cl:
         with Client(cl.addresses) as c:
             assert c.call("Put", 1, "a").ok
-        cl.host(2).kill()
-        cl.host(1).kill()
+            cl.host(2).kill()
+            wait_until(lambda: all(2 not in reps for reps, _l in _topo(c).values()), 30,
+                       0.05, message="host 2 marked failed")
+        cl.host(1).kill()  # now host 0 is half of {0, 1} with the tie-breaker: no majority
         last = cl.host(0)
         wait_until(lambda: not last.alive(), 60, 0.05, message="the last host stops")
         assert last.proc.returncode == 3

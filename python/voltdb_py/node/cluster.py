@@ -213,6 +213,7 @@ class ClusterHost:
         self._suspected: set[int] = set()
         self._cut_since: float | None = None
         self._no_quorum_since: float | None = None
+        self._shutdown_requested = False
         self.lease_ok = True
         self._tasks: list[asyncio.Task] = []
         self.raft_address = ""
@@ -410,7 +411,8 @@ class ClusterHost:
         if first:
             self._first_topology(snap)
         if snap.cluster_state == "stopped":
-            self._fatal(f"the cluster stopped: {snap.stop_reason}", abort=False)
+            if not self.node.stopping:
+                self._fatal(f"the cluster stopped: {snap.stop_reason}", abort=False)
             return
         if me.state == "failed" and snap.cluster_state != "shutting_down" and \
                 not self.node.stopping:
@@ -579,7 +581,8 @@ class ClusterHost:
 
     async def stop(self, leave: bool) -> None:
         """Stop taking part; with leave, first hand this host's leaders over."""
-        if leave and self.exit_message is None and self.md is not None and \
+        if leave and self.exit_message is None and not self._shutdown_requested and \
+                self.md is not None and \
                 self.snap is not None and \
                 self.snap.cluster_state not in ("shutting_down", "stopped") and \
                 len(self.live) > 1 and self.host_id in self.live:
@@ -1283,6 +1286,7 @@ class ClusterHost:
                 self._submit(c)
 
     async def _shutdown_cluster(self, reply: Callable[[bytes], None]) -> None:
+        self._shutdown_requested = True
         try:
             await self._md_apply("set_cluster_state", "shutting_down", "@Shutdown")
         except ClusterError as exc:
@@ -1294,6 +1298,7 @@ class ClusterHost:
         self.loop.call_soon(self.node.request_stop)
 
     def _msg_shutdown(self, h: int) -> None:
+        self._shutdown_requested = True  # the whole cluster stops: no leadership hand-over
         self.node.request_stop()
 
     async def _gather_stats(self, params: tuple, reply: Callable[[bytes], None]) -> None:
