@@ -84,11 +84,16 @@ def test_three_hosts_k1_route_replicate_and_agree():
             assert c.call("@AdHoc", "SELECT COUNT(*), SUM(b) FROM t2").tables[0].rows == \
                 [(20, sum(a * a for a in range(20)))]
             # every host answers the same for the catalog
+            versions = set()
             for s in cl.servers:
                 with Client([f"127.0.0.1:{s.client_port}"], topology_aware=False) as one:
                     assert one.call("Get", 5).tables[0].rows == [("v5",)]
+                    versions |= {int(v) for h, k, v in
+                                 one.call("@SystemInformation", "OVERVIEW").tables[0].rows
+                                 if k == "CATALOG_VERSION" and h == s.host_id}
                     assert one.call("@AdHoc", "SELECT COUNT(*) FROM t2").tables[0].rows == \
                         [(20,)]
+            assert len(versions) == 1  # every host applied the DDL: one catalog version
         cl.stop()
         sums = _replica_checksums_agree(cl, topo)
         assert all(sums[h][pid] != 0 for pid, (reps, _l) in topo.items() for h in reps)

@@ -367,6 +367,7 @@ class ClusterHost:
                     raise ClusterError(f"registering host {i['instance']} failed: "
                                        f"{result.get('error')}")
                 log.info("registered host %s as host %d", ip, result["host_id"])
+            await self._record_catalog()
         deadline = time.monotonic() + self.opts.form_timeout_s
         while not self._formed.is_set():
             self._on_snapshot(self.md.snapshot())
@@ -378,6 +379,17 @@ class ClusterHost:
                 await asyncio.wait_for(self._formed.wait(), 0.5)
             except asyncio.TimeoutError:
                 pass
+
+    async def _record_catalog(self) -> None:
+        """Put the current catalog (version and bytes) into the cluster metadata."""
+        from voltdb_py.catalog.serialize import catalog_to_bytes
+        version = self.db.catalog.version
+        if version < 1 or self.md is None:
+            return
+        result = await self._md_apply("set_catalog", version,
+                                      catalog_to_bytes(self.db.catalog))
+        if not result.get("ok") and result.get("code") != "stale_version":
+            log.warning("recording catalog version %d: %s", version, result.get("error"))
 
     async def _md_apply(self, op: str, *args: Any, timeout_s: float | None = None,
                         **kwargs: Any) -> dict:
@@ -1211,6 +1223,9 @@ class ClusterHost:
                                                            list(params)) for h in hosts))
                 resp = results[hosts.index(self.host_id)] if self.host_id in hosts \
                     else results[0]
+                if proc.upper() in ("@ADHOC", "@UPDATECLASSES") and \
+                        resp.status == Status.SUCCESS:
+                    await self._record_catalog()
                 statuses = {r.status for r in results}
                 if len(statuses) > 1:
                     log.error("%s had different outcomes on the hosts: %s", proc,
