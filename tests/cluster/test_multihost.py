@@ -317,3 +317,35 @@ def test_statistics_table_covers_every_host_and_replica():
             assert sorted(r[hi] for r in rep) == [0, 1, 2] and {r[ci] for r in rep} == {1}
             procs = c.call("@Statistics", "PROCEDURE", 0).tables[0]
             assert {r[1] for r in procs.rows} == {0, 1, 2}
+
+
+def test_a_call_routed_to_the_wrong_partition_is_never_executed_there():
+    """A leader re-checks every forwarded call: a key that does not hash to the partition
+    it was sent for (stale routing), or an old hashinator version, is refused, not run."""
+    import socket
+
+    from voltdb_py.node import codec
+    with TempCluster(2, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
+        leader = cl.host(0)
+        with Client(cl.addresses) as c:
+            topo = _topo(c)
+        mine = [p for p, (_r, lead) in topo.items() if lead == 0]
+        other = [p for p in topo if p not in mine]
+        hz = make_hashinator(len(topo))
+        key_in = {p: next(k for k in range(1000, 9000)
+                          if hz.partition_for_value(int(VType.BIGINT), k) == p) for p in topo}
+        wrong_key = key_in[other[0]]   # hashes to a partition host 0 does not lead
+        right_key = key_in[mine[0]]
+        stale_key = key_in[mine[1]] if len(mine) > 1 else right_key + 1_000_000
+        with socket.create_connection(("127.0.0.1", leader.info["internal"]), 5) as s:
+            s.sendall(codec.frame(["hello", 1]))
+            s.sendall(codec.frame(["sp", 1, mine[0], 1, "Put", [wrong_key, "w"], None, False]))
+            s.sendall(codec.frame(["sp", 2, mine[0], 99, "Put", [stale_key, "s"], None,
+                                   False]))
+            s.sendall(codec.frame(["sp", 3, mine[0], 1, "Put", [right_key, "r"], None, False]))
+            with Client(cl.addresses) as c:
+                wait_until(lambda: c.call("Get", right_key).tables[0].rows == [("r",)], 10,
+                           0.02, message="the correctly routed call ran")
+                assert c.call("Get", wrong_key).tables[0].rows == []
+                assert c.call("Get", stale_key).tables[0].rows == []
+        assert all(s.alive() for s in cl.servers)
