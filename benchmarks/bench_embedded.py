@@ -23,7 +23,7 @@ import lmdb
 import pytest
 
 from voltdb_py import Database, Status
-from voltdb_py.cli import CONTESTANTS, _voter_files
+from voltdb_py.demo import CONTESTANTS, _voter_files
 
 pytestmark = pytest.mark.bench
 BATCH = 100  # calls per call_many group commit
