@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -326,7 +327,11 @@ class AsyncClient:
                  topology_aware: bool = True) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        # The stock loop's time() is a Python-level wrapper of time.monotonic: call that
+        # directly on the per-call path.
+        self._clock: Any = (time.monotonic if type(loop).time is asyncio.BaseEventLoop.time
+                            else loop.time)
         self.username = username
         self._password = password
         self.timeout_s = float(timeout_s)
@@ -739,16 +744,15 @@ class AsyncClient:
             conn = self._route(procedure, params)
         handle = next(self._handles)
         frame = _encode_invocation(procedure, handle, params, types, extensions)
-        loop = self._loop
-        fut = loop.create_future()
-        conn.pending[handle] = (fut, loop.time() + (self.timeout_s if timeout_s is None
-                                                     else timeout_s))
+        fut = self._loop.create_future()
+        conn.pending[handle] = (fut, self._clock() + (self.timeout_s if timeout_s is None
+                                                       else timeout_s))
         self._in_flight += 1
         # conn.send(frame), inlined: this runs once per call
         conn.out.append(frame)
         if not conn.flush_scheduled:
             conn.flush_scheduled = True
-            loop.call_soon(conn._flush)
+            self._loop.call_soon(conn._flush)
         return fut
 
     async def _wait_slot(self) -> None:
