@@ -14,6 +14,8 @@ from cpython.long cimport PyLong_Check
 from cpython.float cimport PyFloat_Check, PyFloat_AS_DOUBLE
 from cpython.bool cimport PyBool_Check
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdint cimport INT64_MIN
 
@@ -80,11 +82,20 @@ _wire_types_mod = None
 cdef int64_t _wire_i64_min = INT64_MIN
 
 
+_WIRE_new = object.__new__
+_WIRE_Column = None
+_WIRE_VoltTable = None
+_WIRE_ClientResponse = None
+
+
 cdef object _wire_types():
     """Return voltdb_py.types (imported lazily: it imports this module)."""
-    global _wire_types_mod
+    global _wire_types_mod, _WIRE_Column, _WIRE_VoltTable, _WIRE_ClientResponse
     if _wire_types_mod is None:
         import voltdb_py.types as m
+        _WIRE_Column = m.Column
+        _WIRE_VoltTable = m.VoltTable
+        _WIRE_ClientResponse = m.ClientResponse
         _wire_types_mod = m
     return _wire_types_mod
 
@@ -348,37 +359,58 @@ cdef object _wire_column_type(int t):
     return ct
 
 
-cdef object _wire_table(_wire_rd *r, str what, bint client_values):
-    """Read a VoltTable (§8) starting at its i32 total length."""
-    cdef Py_ssize_t at = r.pos
-    cdef int32_t total = _wire_i32(r, what + " table length")
-    cdef int32_t hlen, nrows, rlen
-    cdef Py_ssize_t end, hstart, rstart, i, j, ncols
+cdef dict _wire_table_whats_cache = {}
+_WIRE_RESULT_WHATS = tuple(f"result {i}" for i in range(64))
+
+
+cdef tuple _wire_table_whats(str what):
+    """Return the field names a table read under what uses in its error messages.
+
+    Built once per prefix: a table read makes a dozen of them, and building them per call
+    cost more than the read itself.
+    """
+    w = _wire_table_whats_cache.get(what)
+    if w is None:
+        w = (what + " table length", what + " table", what + " table header length",
+             what + " table status", what + " column count", what + " column header",
+             what + " column name", what + " row count", what + " row length", what + " row")
+        if len(_wire_table_whats_cache) < 1024:
+            _wire_table_whats_cache[what] = w
+    return <tuple>w
+
+
+# Table header bytes (status, column count, types, names) -> (type codes as bytes, tuple of
+# Column). Results of one procedure share one header, so its columns are decoded, checked
+# and built once; the cache is bounded by clearing it when full.
+cdef dict _wire_header_cache = {}
+DEF _WIRE_HEADER_CACHE_MAX = 512
+
+
+cdef tuple _wire_table_header(_wire_rd *sub, Py_ssize_t hlen, str what, tuple whats):
+    """Read and check a table header of hlen bytes at sub's cursor; return (codes, columns)."""
+    cdef Py_ssize_t hstart = sub.pos, i, ncols
     cdef int t
-    cdef list types, names, rows
-    cdef unsigned char tcode
-    if total < 0:
-        raise CodecError(f"{what}: bad table length {total} at offset {at}")
-    _wire_need(r, total, what + " table")
-    end = r.pos + total
-    cdef _wire_rd sub
-    sub.p = r.p
-    sub.n = end
-    sub.pos = r.pos
-    hlen = _wire_i32(&sub, what + " table header length")
-    hstart = sub.pos
-    _wire_i8(&sub, what + " table status")
-    ncols = _wire_i16(&sub, what + " column count")
+    cdef list types, names
+    key = None
+    if 0 <= hlen <= sub.n - sub.pos:
+        key = PyBytes_FromStringAndSize(<const char *>(sub.p + hstart), hlen)
+        hit = _wire_header_cache.get(key)
+        if hit is not None:
+            sub.pos += hlen
+            return <tuple>hit
+    _wire_i8(sub, whats[3])
+    ncols = _wire_i16(sub, whats[4])
     if ncols < 1:
         raise CodecError(f"{what}: bad column count {ncols} at offset {sub.pos - 2}")
-    _wire_need(&sub, ncols * 5, what + " column header")
+    _wire_need(sub, ncols * 5, whats[5])
     types = []
     for i in range(ncols):
         types.append(<int8_t>sub.p[sub.pos + i])
+    codes = PyBytes_FromStringAndSize(<const char *>(sub.p + sub.pos), ncols)
     sub.pos += ncols
     names = []
     for i in range(ncols):
-        names.append(_wire_name(&sub, what + " column name"))
+        names.append(_wire_name(sub, whats[6]))
     if sub.pos - hstart != hlen:
         raise CodecError(f"{what}: table header length {hlen} at offset {hstart - 4} "
                          f"does not match the header's {sub.pos - hstart} bytes")
@@ -390,19 +422,51 @@ cdef object _wire_table(_wire_rd *r, str what, bint client_values):
                 or t == _T_DECIMAL or t == _T_VARBINARY or t == _WT_DATE or t == _WT_BOOLEAN
                 or t == _WT_POINT or t == _WT_GEOGRAPHY):
             raise CodecError(f"{what}: column {names[i]!r} has unsupported type code {t}")
-    nrows = _wire_i32(&sub, what + " row count")
+    _wire_types()
+    hit = (codes, tuple([_WIRE_Column(names[i], _wire_column_type(types[i]))
+                         for i in range(ncols)]))
+    if key is not None:
+        if len(_wire_header_cache) >= _WIRE_HEADER_CACHE_MAX:
+            _wire_header_cache.clear()
+        _wire_header_cache[key] = hit
+    return hit
+
+
+cdef object _wire_table(_wire_rd *r, str what, bint client_values):
+    """Read a VoltTable (§8) starting at its i32 total length."""
+    cdef tuple whats = _wire_table_whats(what)
+    cdef Py_ssize_t at = r.pos
+    cdef int32_t total = _wire_i32(r, whats[0])
+    cdef int32_t hlen, nrows, rlen
+    cdef Py_ssize_t end, rstart, i, j, ncols
+    cdef const signed char *types
+    cdef list rows
+    cdef tuple cols
+    if total < 0:
+        raise CodecError(f"{what}: bad table length {total} at offset {at}")
+    _wire_need(r, total, whats[1])
+    end = r.pos + total
+    cdef _wire_rd sub
+    sub.p = r.p
+    sub.n = end
+    sub.pos = r.pos
+    hlen = _wire_i32(&sub, whats[2])
+    codes, cols = _wire_table_header(&sub, hlen, what, whats)
+    types = <const signed char *>PyBytes_AS_STRING(codes)
+    ncols = PyBytes_GET_SIZE(codes)
+    nrows = _wire_i32(&sub, whats[7])
     if nrows < 0 or <int64_t>nrows * 4 > sub.n - sub.pos:
         raise CodecError(f"{what}: bad row count {nrows} at offset {sub.pos - 4} "
                          f"({sub.n - sub.pos} bytes left)")
     rows = []
     tsmod = _wire_types() if client_values else None
     for i in range(nrows):
-        rlen = _wire_i32(&sub, what + " row length")
+        rlen = _wire_i32(&sub, whats[8])
         if rlen < 0:
             raise CodecError(f"{what}: bad row length {rlen} at offset {sub.pos - 4}")
-        _wire_need(&sub, rlen, what + " row")
+        _wire_need(&sub, rlen, whats[9])
         rstart = sub.pos
-        row = [None] * ncols
+        row = PyTuple_New(ncols)
         sub.n = rstart + rlen
         j = 0
         try:
@@ -410,21 +474,23 @@ cdef object _wire_table(_wire_rd *r, str what, bint client_values):
                 v = _wire_value(&sub, types[j], "value")
                 if client_values and v is not None and types[j] == _T_TIMESTAMP:
                     v = tsmod.micros_to_datetime(v)
-                row[j] = v
+                Py_INCREF(v)
+                PyTuple_SET_ITEM(row, j, v)
         except CodecError as e:
-            raise CodecError(f"{what} row {i} column {names[j]!r}: {e}") from None
+            raise CodecError(f"{what} row {i} column {cols[j].name!r}: {e}") from None
         sub.n = end
         if sub.pos != rstart + rlen:
             raise CodecError(f"{what}: row {i} length {rlen} at offset {rstart - 4} "
                              f"does not match its values' {sub.pos - rstart} bytes")
-        rows.append(tuple(row))
+        rows.append(row)
     if sub.pos != end:
         raise CodecError(f"{what}: table length {total} at offset {at} leaves "
                          f"{end - sub.pos} unread bytes")
     r.pos = end
-    tm = _wire_types()
-    cols = [tm.Column(names[i], _wire_column_type(types[i])) for i in range(ncols)]
-    return tm.VoltTable(cols, rows)
+    table = _WIRE_new(_WIRE_VoltTable)
+    table.columns = list(cols)
+    table.rows = rows
+    return table
 
 
 cdef object _wire_acquire(object buf, Py_buffer *view, _wire_rd *r):
@@ -551,56 +617,114 @@ def decode_volttable(buf, bint client_values=False):
             PyBuffer_Release(&view)
 
 
-def decode_response(body, bint with_handle=False, bint client_values=True):
-    """Decode a response body (§5) into a types.ClientResponse ((handle, response) if with_handle)."""
-    cdef Py_buffer view
-    cdef _wire_rd r
+cdef object _wire_response(_wire_rd *r, bint client_values, int64_t *handle):
+    """Read a whole response body (§5) at r's cursor; return a types.ClientResponse."""
     cdef int version, bits, status, app_status, ntables
     cdef int32_t elen
     cdef Py_ssize_t i, at
     cdef int16_t nh
+    version = _wire_i8(r, "response version")
+    if version != 0:
+        raise CodecError(f"unsupported response version {version} at offset 0")
+    handle[0] = _wire_i64(r, "client handle")
+    bits = _wire_u8(r, "fields-present bits")
+    status = _wire_i8(r, "status")
+    status_string = None
+    app_status_string = None
+    if bits & 0x20:
+        status_string = _wire_string(r, "status string", True)
+    app_status = _wire_i8(r, "app status")
+    if bits & 0x80:
+        app_status_string = _wire_string(r, "app status string", True)
+    _wire_i32(r, "cluster round-trip time")
+    if bits & 0x40:
+        at = r.pos
+        elen = _wire_i32(r, "exception length")
+        if elen < 0:
+            raise CodecError(f"bad exception length {elen} at offset {at}")
+        _wire_need(r, elen, "exception")
+        r.pos += elen
+    if bits & 0x10:
+        at = r.pos
+        nh = _wire_i16(r, "hash count")
+        if nh < 0:
+            raise CodecError(f"bad hash count {nh} at offset {at}")
+        _wire_need(r, <Py_ssize_t>nh * 4, "hashes")
+        r.pos += <Py_ssize_t>nh * 4
+    at = r.pos
+    ntables = _wire_i16(r, "table count")
+    if ntables < 0 or <Py_ssize_t>ntables * 4 > r.n - r.pos:
+        raise CodecError(f"bad table count {ntables} at offset {at}")
+    tables = []
+    for i in range(ntables):
+        tables.append(_wire_table(r, _WIRE_RESULT_WHATS[i] if i < 64 else f"result {i}",
+                                  client_values))
+    if r.pos != r.n:
+        raise CodecError(f"{r.n - r.pos} trailing bytes after the tables at offset {r.pos}")
+    _wire_types()
+    # The dataclass fields set directly: its generated __init__ (a Python frame) cost
+    # more than the whole decode of a one-row answer.
+    resp = _WIRE_new(_WIRE_ClientResponse)
+    resp.status = status
+    resp.status_string = status_string
+    resp.app_status = app_status
+    resp.app_status_string = app_status_string
+    resp.tables = tables
+    return resp
+
+
+def decode_response(body, bint with_handle=False, bint client_values=True):
+    """Decode a response body (§5) into a types.ClientResponse ((handle, response) if with_handle)."""
+    cdef Py_buffer view
+    cdef _wire_rd r
+    cdef int64_t handle = 0
     release = _wire_acquire(body, &view, &r)
     try:
-        version = _wire_i8(&r, "response version")
-        if version != 0:
-            raise CodecError(f"unsupported response version {version} at offset 0")
-        handle = _wire_i64(&r, "client handle")
-        bits = _wire_u8(&r, "fields-present bits")
-        status = _wire_i8(&r, "status")
-        status_string = None
-        app_status_string = None
-        if bits & 0x20:
-            status_string = _wire_string(&r, "status string", True)
-        app_status = _wire_i8(&r, "app status")
-        if bits & 0x80:
-            app_status_string = _wire_string(&r, "app status string", True)
-        _wire_i32(&r, "cluster round-trip time")
-        if bits & 0x40:
-            at = r.pos
-            elen = _wire_i32(&r, "exception length")
-            if elen < 0:
-                raise CodecError(f"bad exception length {elen} at offset {at}")
-            _wire_need(&r, elen, "exception")
-            r.pos += elen
-        if bits & 0x10:
-            at = r.pos
-            nh = _wire_i16(&r, "hash count")
-            if nh < 0:
-                raise CodecError(f"bad hash count {nh} at offset {at}")
-            _wire_need(&r, <Py_ssize_t>nh * 4, "hashes")
-            r.pos += <Py_ssize_t>nh * 4
-        at = r.pos
-        ntables = _wire_i16(&r, "table count")
-        if ntables < 0 or <Py_ssize_t>ntables * 4 > r.n - r.pos:
-            raise CodecError(f"bad table count {ntables} at offset {at}")
-        tables = []
-        for i in range(ntables):
-            tables.append(_wire_table(&r, f"result {i}", client_values))
-        if r.pos != r.n:
-            raise CodecError(f"{r.n - r.pos} trailing bytes after the tables at offset {r.pos}")
-        resp = _wire_types().ClientResponse(status, status_string, app_status,
-                                             app_status_string, tables)
+        resp = _wire_response(&r, client_values, &handle)
         return (handle, resp) if with_handle else resp
+    finally:
+        if release:
+            PyBuffer_Release(&view)
+
+
+def decode_response_frames(buf, Py_ssize_t max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
+                           bint client_values=True):
+    """Decode every complete response frame in buf: return (pairs, consumed, error).
+
+    pairs lists (client_handle, ClientResponse) in order; consumed counts the bytes of
+    those frames. A frame whose body does not decode stops the scan: error is its
+    CodecError (the frames before it are in pairs), else None. A bad frame length raises
+    CodecError at once, as split_frames does.
+    """
+    cdef Py_buffer view
+    cdef _wire_rd r
+    cdef _wire_rd body
+    cdef int32_t n
+    cdef int64_t handle = 0
+    cdef list pairs = []
+    cdef Py_ssize_t start
+    release = _wire_acquire(buf, &view, &r)
+    try:
+        while r.n - r.pos >= 4:
+            start = r.pos
+            n = _wire_i32(&r, "frame length")
+            if n <= 0 or n > max_frame_bytes:
+                raise CodecError(f"frame length {n} at offset {start} is outside 1..{max_frame_bytes}")
+            if r.n - r.pos < n:
+                r.pos = start
+                break
+            # The body is read in place, with offsets relative to its start as
+            # decode_response reports them.
+            body.p = r.p + r.pos
+            body.n = n
+            body.pos = 0
+            try:
+                resp = _wire_response(&body, client_values, &handle)
+            except CodecError as e:
+                return pairs, start, e
+            pairs.append((handle, resp))
+            r.pos += n
+        return pairs, r.pos, None
     finally:
         if release:
             PyBuffer_Release(&view)
@@ -901,10 +1025,12 @@ cdef int _wire_put_table(_wire_out *w, object table, str what) except -1:
     _wire_put_be(w, 0x80, 1)
     _wire_put_be(w, <uint64_t>ncols, 2)
     for c in cols:
-        codes.append(int(c.type))
+        t = c.type
+        codes.append(<int>t if PyLong_Check(t) else int(t))
         _wire_put_be(w, <uint64_t>(<int>codes[-1] & 0xFF), 1)
+    name_what = _wire_table_whats(what)[6]
     for c in cols:
-        _wire_put_text(w, c.name, what + " column name")
+        _wire_put_text(w, c.name, name_what)
     _wire_patch32(w, hstart - 4, w.n - hstart)
     nrows = len(rows)
     if nrows > 0x7FFFFFFF:
@@ -937,13 +1063,14 @@ def encode_volttable(table):
         free(w.p)
 
 
-def encode_response(int64_t handle, int status, status_string=None, app_status=None,
-                    app_status_string=None, tables=(), int32_t cluster_rtt_ms=0):
-    """Encode a full response frame (length prefix included); bits 4 and 6 are never set."""
-    cdef _wire_out w
+cdef int _wire_put_response(_wire_out *w, int64_t handle, int status, status_string,
+                            app_status, app_status_string, tables,
+                            int32_t cluster_rtt_ms) except -1:
+    """Append one full response frame (length prefix included) at w's end."""
     cdef int bits = 0
     cdef int aps = -128
     cdef Py_ssize_t i = 0
+    cdef Py_ssize_t start = w.n
     if status < -128 or status > 127:
         raise ValueOutOfRangeError(f"status {status} does not fit in an i8")
     if app_status is not None:
@@ -956,24 +1083,58 @@ def encode_response(int64_t handle, int status, status_string=None, app_status=N
         bits |= 0x20
     if app_status_string is not None:
         bits |= 0x80
+    _wire_put_be(w, 0, 4)
+    _wire_put_be(w, 0, 1)
+    _wire_put_be(w, <uint64_t>handle, 8)
+    _wire_put_be(w, <uint64_t>bits, 1)
+    _wire_put_be(w, <uint64_t>status, 1)
+    if bits & 0x20:
+        _wire_put_text(w, status_string, "status string")
+    _wire_put_be(w, <uint64_t>aps, 1)
+    if bits & 0x80:
+        _wire_put_text(w, app_status_string, "app status string")
+    _wire_put_be(w, <uint64_t>cluster_rtt_ms, 4)
+    _wire_put_be(w, <uint64_t>len(tables), 2)
+    for t in tables:
+        _wire_put_table(w, t, "result" if i == 0 else f"result {i}")
+        i += 1
+    _wire_patch32(w, start, w.n - start - 4)
+    return 0
+
+
+def encode_response(int64_t handle, int status, status_string=None, app_status=None,
+                    app_status_string=None, tables=(), int32_t cluster_rtt_ms=0):
+    """Encode a full response frame (length prefix included); bits 4 and 6 are never set."""
+    cdef _wire_out w
     _wire_out_init(&w, 256)
     try:
-        _wire_put_be(&w, 0, 4)
-        _wire_put_be(&w, 0, 1)
-        _wire_put_be(&w, <uint64_t>handle, 8)
-        _wire_put_be(&w, <uint64_t>bits, 1)
-        _wire_put_be(&w, <uint64_t>status, 1)
-        if bits & 0x20:
-            _wire_put_text(&w, status_string, "status string")
-        _wire_put_be(&w, <uint64_t>aps, 1)
-        if bits & 0x80:
-            _wire_put_text(&w, app_status_string, "app status string")
-        _wire_put_be(&w, <uint64_t>cluster_rtt_ms, 4)
-        _wire_put_be(&w, <uint64_t>len(tables), 2)
-        for t in tables:
-            _wire_put_table(&w, t, "result" if i == 0 else f"result {i}")
-            i += 1
-        _wire_patch32(&w, 0, w.n - 4)
+        _wire_put_response(&w, handle, status, status_string, app_status,
+                           app_status_string, tables, cluster_rtt_ms)
+        return _wire_out_bytes(&w)
+    finally:
+        free(w.p)
+
+
+def encode_responses(handles, responses, int32_t cluster_rtt_ms=0):
+    """Encode one response frame per (handle, ClientResponse) pair, concatenated in order.
+
+    Each frame is what encode_response(handle, r.status, r.status_string, r.app_status,
+    r.app_status_string, r.tables, cluster_rtt_ms) returns. Any response that cannot be
+    encoded fails the whole call (with encode_response's exception); handles and
+    responses of different lengths raise ValueError.
+    """
+    cdef _wire_out w
+    cdef list hs = list(handles)
+    cdef list rs = list(responses)
+    cdef Py_ssize_t i, n = len(hs)
+    if len(rs) != n:
+        raise ValueError(f"{n} handles for {len(rs)} responses")
+    _wire_out_init(&w, 256 * n + 64)
+    try:
+        for i in range(n):
+            r = rs[i]
+            _wire_put_response(&w, hs[i], r.status, r.status_string, r.app_status,
+                               r.app_status_string, r.tables, cluster_rtt_ms)
         return _wire_out_bytes(&w)
     finally:
         free(w.p)

@@ -19,6 +19,8 @@ from voltdb_py import wire
 from voltdb_py.errors import CodecError, TypeMismatchError, ValueOutOfRangeError
 from voltdb_py.types import ClientResponse, Column, VoltTable, VoltType
 
+from support import wire_oracle
+
 voltdbclient = pytest.importorskip("voltdbclient")
 voltclient = pytest.importorskip("voltclient")
 FastSerializer = voltdbclient.FastSerializer
@@ -506,7 +508,8 @@ _GOOD_RESPONSE = wire.encode_response(
     42, 1, "s", 2, "a", [GREETING, VoltTable([Column("D", VoltType.DECIMAL), Column("P", 26)],
                                              [(decimal.Decimal("1.5"), (1.0, 2.0)), (None, None)])])[4:]
 _DECODERS = [wire.decode_invocation, wire.decode_response, wire.decode_volttable, wire.decode_login,
-             wire.decode_login_response, lambda b: wire.split_frames(b, 64)]
+             wire.decode_login_response, lambda b: wire.split_frames(b, 64),
+             lambda b: wire.decode_response_frames(b, 64)]
 
 
 def _only_codec_error(fn, data):
@@ -616,3 +619,115 @@ def test_null_encodings_in_params():
             + b"\x08" + struct.pack(">d", -1.7e308) + b"\x0b" + struct.pack(">q", -2**63)
             + b"\x16\x80" + bytes(15) + b"\x17\x7f" + b"\x1a" + struct.pack(">dd", 360.0, 360.0))
     assert wire.decode_invocation(body)[2] == (None,) * 5
+
+
+# ---------------------------------------------------------------- batch response decoding
+
+def _as_oracle(handle: int, resp: ClientResponse) -> tuple:
+    return (handle, resp.status, resp.status_string, resp.app_status, resp.app_status_string,
+            [([(c.name, int(c.type)) for c in t.columns], t.rows) for t in resp.tables])
+
+
+_RESPONSES = st.tuples(st.integers(-2**63, 2**63 - 1), st.sampled_from([1, -1, -2, -3, -5]),
+                       st.none() | _TEXT, st.none() | st.integers(-127, 127),
+                       st.none() | _TEXT, st.lists(tables(), max_size=2))
+
+
+@given(st.lists(_RESPONSES, max_size=6), st.none() | st.tuples(st.integers(0, 6),
+                                                               st.binary(min_size=1, max_size=40)),
+       st.booleans(), st.data())
+def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
+    frames = [wire.encode_response(h, s, ss, aps, astr, tbls) for h, s, ss, aps, astr, tbls in resps]
+    if garbage is not None:
+        at, body = garbage
+        frames.insert(min(at, len(frames)), struct.pack(">i", len(body)) + body)
+    stream = b"".join(frames)
+    try:
+        want, want_bad = wire_oracle.response_frames(stream, client_values)
+    except OverflowError:
+        assume(False)  # a TIMESTAMP outside datetime's range (client values only)
+    # the compiled decoder reads every frame of one feed in one call, in any chunking
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    fb = wire.FrameBuffer()
+    got, err, prev = [], None, 0
+    for c in cuts + [len(stream)]:
+        if c < prev:
+            continue
+        if client_values:
+            pairs, err = fb.feed_responses(stream[prev:c])
+        else:
+            pairs, _used, err = wire.decode_response_frames(stream[:c], client_values=False)
+            pairs = pairs[len(got):]
+        got += [_as_oracle(h, r) for h, r in pairs]
+        prev = c
+        if err is not None:
+            break
+    assert got == want
+    assert (err is not None) == want_bad
+    if err is not None:
+        assert isinstance(err, CodecError)
+    # one frame at a time agrees too
+    for f, w in zip(frames, want):
+        assert _as_oracle(*wire.decode_response(f[4:], True, client_values)) == w
+
+
+def test_decode_response_frames_consumed_and_bad_length():
+    f = wire.encode_response(7, 1, tables=[GREETING])
+    pairs, used, err = wire.decode_response_frames(f * 2 + f[:9])
+    assert (len(pairs), used, err) == (2, 2 * len(f), None)
+    assert pairs[0][0] == 7 and pairs[0][1].tables[0].rows == [("Hi", 42)]
+    with pytest.raises(CodecError, match=r"frame length -5 at offset"):
+        wire.decode_response_frames(f + struct.pack(">i", -5) + b"xxxxx")
+    bad = f + struct.pack(">i", 3) + b"abc" + f
+    pairs, used, err = wire.decode_response_frames(bad)
+    assert (len(pairs), used) == (1, len(f)) and isinstance(err, CodecError)
+
+
+def test_many_distinct_table_headers_decode_right():
+    # More distinct headers than the decoder caches, each seen twice.
+    frames = [wire.encode_response(i, 1, tables=[VoltTable(
+        [Column(f"C{i}", VoltType.BIGINT), Column("S", VoltType.STRING)], [(i, str(i))])])
+        for i in range(1200)]
+    for _ in range(2):
+        pairs, _used, err = wire.decode_response_frames(b"".join(frames))
+        assert err is None and len(pairs) == 1200
+        for i, (h, r) in enumerate(pairs):
+            t = r.tables[0]
+            assert h == i and t.rows == [(i, str(i))]
+            assert t.columns == [Column(f"C{i}", VoltType.BIGINT), Column("S", VoltType.STRING)]
+    # columns lists are the caller's own: changing one leaves the next decode alone
+    pairs[0][1].tables[0].columns.append(Column("X", VoltType.INTEGER))
+    again = wire.decode_response(frames[0][4:])
+    assert len(again.tables[0].columns) == 2
+    assert again == ClientResponse(1, None, -128, None, [VoltTable(
+        [Column("C0", VoltType.BIGINT), Column("S", VoltType.STRING)], [(0, "0")])])
+
+
+@given(st.lists(_RESPONSES, max_size=6), _ints(32))
+def test_encode_responses_matches_oracle(resps, rtt):
+    objs = [ClientResponse(s, ss, -128 if aps is None else aps, astr, tbls)
+            for _h, s, ss, aps, astr, tbls in resps]
+    handles = [r[0] for r in resps]
+    blob = wire.encode_responses(handles, objs, rtt)
+    assert blob == b"".join(wire.encode_response(h, r.status, r.status_string, r.app_status,
+                                                 r.app_status_string, r.tables, rtt)
+                            for h, r in zip(handles, objs))
+    got, bad = wire_oracle.response_frames(blob, client_values=False)
+    assert not bad
+    want = [(h, r.status, r.status_string, r.app_status, r.app_status_string,
+             [([(c.name, int(c.type)) for c in t.columns],
+               [tuple(None if c.type == VoltType.NULL else v for c, v in zip(t.columns, row))
+                for row in t.rows]) for t in r.tables])
+            for h, r in zip(handles, objs)]
+    assert got == want
+
+
+def test_encode_responses_errors():
+    ok = ClientResponse(1, None, -128, None, [GREETING])
+    with pytest.raises(ValueError, match="2 handles for 1 responses"):
+        wire.encode_responses([1, 2], [ok])
+    with pytest.raises(ValueOutOfRangeError):
+        wire.encode_responses([1, 2], [ok, ClientResponse(300)])
+    with pytest.raises(TypeMismatchError):
+        wire.encode_responses([1], [ClientResponse(1, None, -128, None, [object()])])
+    assert wire.encode_responses([], []) == b""

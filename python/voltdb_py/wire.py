@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from typing import Any
 
 from voltdb_py.engine import _engine
 from voltdb_py.errors import CodecError
@@ -16,7 +17,7 @@ from voltdb_py.errors import CodecError
 __all__ = [
     "InvocationError", "split_frames", "decode_login", "encode_login", "encode_login_response",
     "encode_login_failure", "decode_login_response", "decode_invocation", "encode_invocation",
-    "encode_response", "decode_response", "encode_volttable", "decode_volttable",
+    "encode_response", "encode_responses", "decode_response", "decode_response_frames", "encode_volttable", "decode_volttable",
     "FrameBuffer", "read_frame", "DEFAULT_MAX_FRAME_BYTES",
 ]
 
@@ -30,7 +31,9 @@ decode_login_response = _engine.decode_login_response
 decode_invocation = _engine.decode_invocation
 encode_invocation = _engine.encode_invocation
 encode_response = _engine.encode_response
+encode_responses = _engine.encode_responses
 decode_response = _engine.decode_response
+decode_response_frames = _engine.decode_response_frames
 encode_volttable = _engine.encode_volttable
 decode_volttable = _engine.decode_volttable
 
@@ -95,6 +98,27 @@ class FrameBuffer:
         if used:
             del buf[:used]
         return frames
+
+    def feed_responses(self, data: bytes) -> tuple[list[tuple[int, Any]], CodecError | None]:
+        """Add data; decode the response frames now complete in one compiled call.
+
+        Returns ((client_handle, ClientResponse) pairs, error): error is the CodecError of
+        the first frame whose body does not decode (the pairs before it are returned, the
+        rest is dropped), else None. A bad frame length raises CodecError, as feed does.
+        """
+        buf = self._buf
+        if not buf:
+            pairs, used, err = decode_response_frames(data, self.max_frame_bytes)
+            if err is None and used < len(data):
+                buf += memoryview(data)[used:]
+            return pairs, err
+        buf += data
+        pairs, used, err = decode_response_frames(buf, self.max_frame_bytes)
+        if err is not None:
+            buf.clear()
+        elif used:
+            del buf[:used]
+        return pairs, err
 
     def pending(self) -> int:
         """Return the number of buffered bytes of an incomplete frame."""

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -124,7 +125,7 @@ class _Conn(asyncio.Protocol):
         self.port = port
         self.transport: asyncio.Transport | None = None
         self.frames = wire.FrameBuffer()
-        # handle -> [future, deadline]
+        # handle -> (future, deadline)
         self.pending: dict[int, list] = {}
         self.out: list[bytes] = []
         self.flush_scheduled = False
@@ -174,35 +175,58 @@ class _Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_recv = self.loop.time()
         self.ping_at = None
+        if not self.logged_in:
+            self._data_before_login(data)
+            return
         try:
-            frames = self.frames.feed(data)
+            pairs, err = self.frames.feed_responses(data)
         except CodecError as exc:
             self.abort(f"bad frame from the server: {exc}")
             return
-        if not self.logged_in:
-            if not frames:
-                return
-            self._login_reply(frames[0])
-            frames = frames[1:]
-            if not self.logged_in:
-                return
+        self._complete(pairs)
+        if err is not None:
+            self.abort(f"undecodable response from the server: {err}")
+
+    def _complete(self, pairs: list[tuple[int, ClientResponse]]) -> None:
+        """Complete the calls answered by (handle, response) pairs; route pushes."""
         pending = self.pending
         client = self.client
-        for body in frames:
-            try:
-                handle, resp = _decode_response(body, True)
-            except CodecError as exc:
-                self.abort(f"undecodable response from the server: {exc}")
-                return
+        done = []
+        for handle, resp in pairs:
             call = pending.pop(handle, None)
             if call is None:
                 if handle > _MAX_CALL_HANDLE:
                     client._push(self, handle, resp)
                 continue  # a reply to a call that timed out
-            client._release()
-            fut = call[0]
-            if not fut.done():
-                fut.set_result(resp)
+            done.append((call[0], resp))
+        if done:
+            # Slots first: callers waiting for one resume before the answered callers,
+            # so the pipeline refills while the answers are consumed.
+            client._release(len(done))
+            for fut, resp in done:
+                if not fut.done():
+                    fut.set_result(resp)
+
+    def _data_before_login(self, data: bytes) -> None:
+        try:
+            frames = self.frames.feed(data)
+        except CodecError as exc:
+            self.abort(f"bad frame from the server: {exc}")
+            return
+        if not frames:
+            return
+        self._login_reply(frames[0])
+        if not self.logged_in:
+            return
+        pairs = []
+        for body in frames[1:]:
+            try:
+                pairs.append(_decode_response(body, True))
+            except CodecError as exc:
+                self._complete(pairs)
+                self.abort(f"undecodable response from the server: {exc}")
+                return
+        self._complete(pairs)
 
     # -- login
 
@@ -303,7 +327,11 @@ class AsyncClient:
                  topology_aware: bool = True) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        # The stock loop's time() is a Python-level wrapper of time.monotonic: call that
+        # directly on the per-call path.
+        self._clock: Any = (time.monotonic if type(loop).time is asyncio.BaseEventLoop.time
+                            else loop.time)
         self.username = username
         self._password = password
         self.timeout_s = float(timeout_s)
@@ -598,9 +626,20 @@ class AsyncClient:
             return None
 
     def _route(self, procedure: str, params: Sequence[Any]) -> _Conn:
-        info = self._topo.procedures.get(procedure)
+        topo = self._topo
+        info = topo.procedures.get(procedure)
         if info is not None:
-            pid = self._partition_of(info, params)
+            # _partition_of's common case (an integer partitioning parameter), inlined
+            single, pidx, ptype = info
+            hz = topo.hashinator
+            if single and hz is not None and pidx < len(params) \
+                    and type(params[pidx]) is int and ptype in _INT_TYPES:
+                try:
+                    pid = hz.partition_for_value(ptype, params[pidx])
+                except (VoltError, TypeError, ValueError, OverflowError):
+                    pid = None
+            else:
+                pid = self._partition_of(info, params)
             if pid is not None:
                 host = self._topo.leaders.get(pid)
                 conn = self._by_host.get(host)  # type: ignore[arg-type]
@@ -705,12 +744,15 @@ class AsyncClient:
             conn = self._route(procedure, params)
         handle = next(self._handles)
         frame = _encode_invocation(procedure, handle, params, types, extensions)
-        loop = self._loop
-        fut = loop.create_future()
-        conn.pending[handle] = [fut, loop.time() + (self.timeout_s if timeout_s is None
-                                                     else timeout_s)]
+        fut = self._loop.create_future()
+        conn.pending[handle] = (fut, self._clock() + (self.timeout_s if timeout_s is None
+                                                       else timeout_s))
         self._in_flight += 1
-        conn.send(frame)
+        # conn.send(frame), inlined: this runs once per call
+        conn.out.append(frame)
+        if not conn.flush_scheduled:
+            conn.flush_scheduled = True
+            self._loop.call_soon(conn._flush)
         return fut
 
     async def _wait_slot(self) -> None:
@@ -738,10 +780,13 @@ class AsyncClient:
                 w.set_result(None)
                 return
 
-    def _release(self) -> None:
-        self._in_flight -= 1
-        if self._slot_waiters:
+    def _release(self, n: int = 1) -> None:
+        """Give back n in-flight slots, waking one waiting caller per slot."""
+        self._in_flight -= n
+        waiters = self._slot_waiters
+        while waiters and n > 0:
             self._wake_one()
+            n -= 1
 
     # ------------------------------------------------------------------ sweeper
 

@@ -243,7 +243,11 @@ class Connection(asyncio.Protocol):
             out = []
             size = 0
             while pending and size < BATCH_RESPONSE_BYTES:
-                bodies = [pending.popleft() for _ in range(min(len(pending), GROUP_CALLS))]
+                if len(pending) <= GROUP_CALLS:
+                    bodies = list(pending)
+                    pending.clear()
+                else:
+                    bodies = [pending.popleft() for _ in range(GROUP_CALLS)]
                 for frame in node.execute_frames(self, bodies):
                     out.append(frame)
                     size += len(frame)
@@ -491,6 +495,9 @@ class NodeServer:
         """Run a batch of invocations in order; consecutive user-procedure calls share one
         group commit (Database.call_many), so their answers follow one LMDB commit.
 
+        Returns the response frames in order, in chunks: a group's frames come as one
+        bytes object (their concatenation), every other frame as its own.
+
         In a multi-host cluster the calls are routed instead (ClusterHost.execute_frames):
         answers from other hosts are written to the connection when they arrive."""
         if self.cluster_host is not None:
@@ -498,6 +505,8 @@ class NodeServer:
         out: list[bytes] = []
         group: list[tuple[int, str, tuple]] = []
         t0 = time.monotonic()
+        decode = wire.decode_invocation
+        encode_responses = wire.encode_responses
 
         def flush() -> None:
             if not group:
@@ -513,13 +522,17 @@ class NodeServer:
                                         f"unexpected error: {type(exc).__name__}: {exc}")
                          for _ in group]
             rtt = int((time.monotonic() - t0) * 1000)
-            for (handle, proc, _a), resp in zip(group, resps):
-                out.append(self._encode(handle, proc, resp, rtt))
+            try:
+                # the whole group's frames in one compiled call, as one chunk
+                out.append(encode_responses([g[0] for g in group], resps, rtt))
+            except (VoltError, TypeError, ValueError, OverflowError):
+                for (handle, proc, _a), resp in zip(group, resps):
+                    out.append(self._encode(handle, proc, resp, rtt))
             group.clear()
 
         for body in bodies:
             try:
-                proc, handle, params, ext = wire.decode_invocation(body)
+                proc, handle, params, ext = decode(body)
             except wire.InvocationError as exc:
                 flush()
                 out.append(wire.encode_response(exc.client_handle, Status.UNEXPECTED_FAILURE,
