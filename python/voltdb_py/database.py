@@ -787,7 +787,8 @@ class Database:
         :param txn_ids_out: when given, receives one list per call of the (transaction id,
             timestamp) pairs the call was given (a cluster leader sends them to replicas).
         :param txn_ids_in: one such list per call, handed out instead of the clock's (a
-            replica replays its leader's calls identically).
+            replica replays its leader's calls identically); None for a call that takes
+            the clock's.
         :raises DatabaseClosedError: the database is closed.
         :raises StorageError: the group commit failed; none of the group's writes stand.
         """
@@ -806,7 +807,7 @@ class Database:
                         if txn is not None:
                             self._storage.commit(txn)
                             txn = None
-                        if txn_ids_in is not None:
+                        if txn_ids_in is not None and txn_ids_in[i] is not None:
                             self._replay_ids = list(txn_ids_in[i])
                         if txn_ids_out is not None:
                             self._record_ids = []

@@ -168,6 +168,7 @@ class _Replica:
     def __init__(self) -> None:
         self.epoch = 0
         self.applied = 0
+        self.queued = 0  # last seq accepted for applying (>= applied)
         self.log: dict[int, tuple] = {}  # seq -> (entries, ids), kept until committed
 
 
@@ -202,8 +203,9 @@ class ClusterHost:
         self._rids = itertools.count(1)
         self._requests: dict[int, tuple[int, Callable[[bool, Any], None]]] = {}
         self._batch: list[_Call] = []
+        self._reps: list[tuple] = []  # replication batches waiting for this turn's commit
+        self._work_scheduled = False
         self._outbox: dict[Any, list[bytes]] = {}
-        self._batch_scheduled = False
         self._mp_queue: asyncio.Queue | None = None
         self._mp_thread = concurrent.futures.ThreadPoolExecutor(1, "voltdb-py-mp")
         self._mp_ids = itertools.count(1)
@@ -941,9 +943,12 @@ class ClusterHost:
 
     def _submit(self, call: _Call) -> None:
         self._batch.append(call)
-        if not self._batch_scheduled:
-            self._batch_scheduled = True
-            self.loop.call_soon(self._run_batch)
+        self._schedule_work()
+
+    def _schedule_work(self) -> None:
+        if not self._work_scheduled:
+            self._work_scheduled = True
+            self.loop.call_soon(self._work)
 
     def _flush_held(self) -> None:
         for lead in self.leads.values():
@@ -952,36 +957,60 @@ class ClusterHost:
                 for c in held:
                     self._submit(c)
 
-    def _run_batch(self) -> None:
-        self._batch_scheduled = False
+    def _work(self) -> None:
+        """One event-loop turn's work in one group commit: the replication batches that
+        arrived (replayed with their leaders' transaction ids), then the new calls this
+        host leads (replicated to the other replicas, answered once they acknowledged)."""
+        self._work_scheduled = False
+        reps, self._reps = self._reps, []
         batch, self._batch = self._batch, []
-        if not batch:
-            return
+        calls = []
         if self.mp is not None:
             self._deferred += batch
+        else:
+            for call in batch:
+                lead = self.leads.get(call.pid)
+                if lead is None:
+                    call.moved(f"host {self.host_id} no longer leads partition {call.pid}")
+                elif not lead.ready or not self.lease_ok:
+                    lead.held.append(call)
+                else:
+                    calls.append(call)
+        if not calls and not reps:
             return
-        calls = []
-        for call in batch:
-            lead = self.leads.get(call.pid)
-            if lead is None:
-                call.moved(f"host {self.host_id} no longer leads partition {call.pid}")
-            elif not lead.ready or not self.lease_ok:
-                lead.held.append(call)
-            else:
-                calls.append(call)
-        if not calls:
-            return
+        entries: list = []
+        ids_in: list = []
+        for r in reps:
+            entries += r[4]
+            ids_in += r[5]
+        n_rep = len(entries)
         # Lists, not tuples: msgpack packs them natively (tuples take the slow ext path).
-        entries = [[c.proc, list(c.params), c.dest] for c in calls]
+        entries += [[c.proc, list(c.params), c.dest] for c in calls]
+        ids_in += [None] * len(calls)
         try:
-            resps, ids = self._execute(entries, None)
+            resps, ids = self._execute(entries, ids_in)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
-            log.exception("a batch of %d calls failed", len(calls))
+            log.exception("a group of %d calls failed", len(entries))
             err = _error_bytes(Status.UNEXPECTED_FAILURE,
                                f"unexpected error: {type(exc).__name__}: {exc}")
             for c in calls:
                 c.reply(err)
             return
+        at = 0
+        for h, pid, epoch, seq, rents, rids, committed in reps:
+            rep = self.replicas[pid]
+            part = resps[at:at + len(rents)]
+            at += len(rents)
+            rep.applied = seq
+            rep.log[seq] = (rents, rids)
+            for s in [s for s in rep.log if s <= committed]:
+                del rep.log[s]
+            self._send(h, ["repa", pid, epoch, seq,
+                           [zlib.crc32(_response_bytes(r)) for r in part]])
+        if calls:
+            self._lead_calls(calls, entries[n_rep:], resps[n_rep:], ids[n_rep:])
+
+    def _lead_calls(self, calls: list[_Call], entries: list, resps: list, ids: list) -> None:
         writes: dict[int, list[int]] = {}
         datas = []
         for i, c in enumerate(calls):
@@ -991,7 +1020,8 @@ class ClusterHost:
         for pid, idx in writes.items():
             lead = self.leads[pid]
             lead.seq += 1
-            self.replicas[pid].applied = lead.seq  # this host's own copy is there too
+            rep = self.replicas[pid]  # this host's own copy is there too
+            rep.applied = rep.queued = lead.seq
             if not lead.acked:
                 continue  # nobody to replicate to
             ents = [entries[i] for i in idx]
@@ -1028,8 +1058,9 @@ class ClusterHost:
                 run.append(i)
                 continue
             flush()
-            db._replay_ids = None if ids_in is None else list(ids_in[i])
-            db._record_ids = [] if ids_in is None else None
+            replay = None if ids_in is None else ids_in[i]
+            db._replay_ids = None if replay is None else list(replay)
+            db._record_ids = [] if replay is None else None
             try:
                 if dest is not None:
                     resp = db.call_partition(dest, proc, *params)
@@ -1065,22 +1096,19 @@ class ClusterHost:
                         "%d < %d)", pid, epoch, max(current, rep.epoch))
             return
         rep.epoch = epoch
-        if seq <= rep.applied:
-            self._send(h, ["repa", pid, epoch, seq, None])
+        if seq <= rep.queued:
+            if seq <= rep.applied:  # a repeat after a reconnect: acknowledge again
+                self._send(h, ["repa", pid, epoch, seq, None])
             return
-        if seq != rep.applied + 1:
+        if seq != rep.queued + 1:
             # A message was lost with a broken connection: ask for what follows ours.
-            log.warning("partition %d: replication gap (have %d, got %d)", pid, rep.applied,
+            log.warning("partition %d: replication gap (have %d, got %d)", pid, rep.queued,
                         seq)
-            self._send(h, ["repgap", pid, epoch, rep.applied])
+            self._send(h, ["repgap", pid, epoch, rep.queued])
             return
-        resps, _ids = self._execute(entries, ids)
-        rep.applied = seq
-        rep.log[seq] = (entries, ids)
-        for s in [s for s in rep.log if s <= committed]:
-            del rep.log[s]
-        self._send(h, ["repa", pid, epoch, seq,
-                       [zlib.crc32(_response_bytes(r)) for r in resps]])
+        rep.queued = seq
+        self._reps.append((h, pid, epoch, seq, entries, ids, committed))
+        self._schedule_work()
 
     def _msg_repgap(self, h: int, pid: int, epoch: int, applied: int) -> None:
         lead = self.leads.get(pid)
@@ -1116,6 +1144,8 @@ class ClusterHost:
     # ------------------------------------------------------------------ leadership
 
     def _take_lead(self, pid: int, epoch: int, replicas: tuple[int, ...]) -> None:
+        if any(r[1] == pid for r in self._reps):
+            self._work()  # apply what the old leader sent first: the new stream follows it
         rep = self.replicas.setdefault(pid, _Replica())
         old = self.leads.get(pid)
         lead = _Lead(pid, epoch, rep.applied)
@@ -1151,7 +1181,7 @@ class ClusterHost:
                 entries, ids = src[seq]
                 self._execute(entries, ids)
                 rep.log[seq] = (entries, ids)
-            rep.applied = best
+            rep.applied = rep.queued = best
             log.info("partition %d: repaired this leader up to %d", pid, best)
         lead.seq = best
         for h, (applied, _lg) in answers.items():
