@@ -107,6 +107,16 @@ def _measure(name: str, server_pid: int, n: int, fn) -> Result:
     return Result(name, n, t1 - t0, c1 - c0, s1 - s0)
 
 
+async def kv_call(c: AsyncClient, proc: str, i: int) -> None:
+    """One Get or Put of key i (mod KEYS); a failed call stops the benchmark."""
+    if proc == "Get":
+        r = await c.call("Get", i % KEYS)
+    else:
+        r = await c.call("Put", i % KEYS, VALUE)
+    if r.status != 1:
+        raise RuntimeError(r)
+
+
 def bench_voltdb_py(srv: TempServer, n: int, in_flight: int) -> list[Result]:
     out = []
 
@@ -116,12 +126,7 @@ def bench_voltdb_py(srv: TempServer, n: int, in_flight: int) -> list[Result]:
             await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))  # warm
 
             async def one(i: int) -> None:
-                if proc == "Get":
-                    r = await c.call("Get", i % KEYS)
-                else:
-                    r = await c.call("Put", i % KEYS, VALUE)
-                if r.status != 1:
-                    raise RuntimeError(r)
+                await kv_call(c, proc, i)
 
             c0, s0, t0 = time.process_time(), proc_cpu_s(srv.pid), time.perf_counter()
             await _drive(n, in_flight, one)

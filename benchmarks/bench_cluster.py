@@ -22,7 +22,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_client import KEYS, SCHEMA, VALUE, Result, _drive, bench_loopback, proc_cpu_s  # noqa: E402
+from bench_client import (  # noqa: E402
+    KEYS, SCHEMA, VALUE, Result, _drive, bench_loopback, kv_call, proc_cpu_s)
 
 from voltdb_py._testing import TempCluster  # noqa: E402
 from voltdb_py.client import AsyncClient  # noqa: E402
@@ -43,12 +44,7 @@ def bench_cluster(cl: TempCluster, n: int, in_flight: int) -> list[Result]:
             await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))
 
             async def one(i: int) -> None:
-                if proc == "Get":
-                    r = await c.call("Get", i % KEYS)
-                else:
-                    r = await c.call("Put", i % KEYS, VALUE)
-                if r.status != 1:
-                    raise RuntimeError(r)
+                await kv_call(c, proc, i)
 
             c0, s0, t0 = time.process_time(), _cpu(pids), time.perf_counter()
             await _drive(n, in_flight, one)

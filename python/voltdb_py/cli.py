@@ -21,7 +21,7 @@ def run_demo(votes: int, partitions: int, directory: str | None, seed: int,
     from rich.table import Table
 
     from voltdb_py import Database, Status
-    from voltdb_py.demo import CONTESTANTS, _voter_files, run_cluster_demo
+    from voltdb_py.demo import CONTESTANTS, _voter_files, rich_table, run_cluster_demo
 
     console = Console(width=max(100, shutil.get_terminal_size((100, 24)).columns))
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="voltdb-py-demo-"))
@@ -60,13 +60,7 @@ def run_demo(votes: int, partitions: int, directory: str | None, seed: int,
             console.print(f"{votes} Vote calls in {wall:.2f} s: {votes / wall:,.0f} calls/s, "
                           f"{cpu / votes * 1e6:.1f} us CPU per call; "
                           f"{accepted} accepted, {rejected} rejected")
-            results = db.call("Results").tables[0]
-            table = Table(title="Results")
-            for c in results.columns:
-                table.add_column(c.name)
-            for row in results.rows:
-                table.add_row(*(str(v) for v in row))
-            console.print(table)
+            console.print(rich_table("Results", db.call("Results").tables[0]))
             stats = db.call("@Statistics", "TABLE", 0).tables[0]
             console.print("VOTES rows per partition:")
             per = Table()

@@ -27,6 +27,18 @@ CONTESTANTS = ("Edwina Burnam,Tabatha Gehling,Kelly Clauss,Jessie Alloway,Alana 
 _UNKNOWN = {Status.RESPONSE_UNKNOWN, Status.CONNECTION_LOST, Status.CONNECTION_TIMEOUT}
 
 
+def rich_table(title: str, table: Any) -> Any:
+    """A VoltTable as a rich Table for the console."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    for col in table.columns:
+        out.add_column(col.name)
+    for row in table.rows:
+        out.add_row(*(str(v) for v in row))
+    return out
+
+
 def _voter_files() -> tuple[Path, Path]:
     base = Path(__file__).parent / "examples" / "voter"
     return base / "ddl.sql", base / "voter.py"
@@ -128,13 +140,7 @@ def run_cluster_demo(console: Any, votes: int = 20000, hosts: int = 3, seed: int
             if pid != 16383:
                 topo.add_row(str(pid), sites, leader)
         console.print(topo)
-        results = tally["results"]
-        table = Table(title="Results")
-        for col in results.columns:
-            table.add_column(col.name)
-        for row in results.rows:
-            table.add_row(*(str(v) for v in row))
-        console.print(table)
+        console.print(rich_table("Results", tally["results"]))
         stored, accepted = tally["stored"], tally["accepted"]
         ok = (accepted <= stored <= accepted + tally["unknown"]
               and tally["by_view"] == stored and tally["failed"] == 0)

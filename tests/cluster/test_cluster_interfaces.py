@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from voltdb_py import VoltType as VType
 from voltdb_py import wire
+from support.cluster import replica_checksums_agree, topology
 from voltdb_py._testing import TempCluster
 from voltdb_py.client import Client
 from voltdb_py.errors import VoltError
@@ -90,27 +91,6 @@ def cluster(tmp_path_factory):
     procs.write_text(PROCS)
     with TempCluster(2, kfactor=1, sites_per_host=2, schema=SCHEMA, classes=[procs]) as cl:
         yield cl
-
-
-def _topo(client) -> dict[int, tuple[list[int], int]]:
-    """{partition: (replica host ids, leader host id)} from @Statistics TOPO."""
-    r = client.call("@Statistics", "TOPO", 0)
-    assert r.status == Status.SUCCESS, r
-    out = {}
-    for pid, sites, leader in r.tables[0].rows:
-        if pid == 16383:
-            continue
-        out[pid] = ([int(s.split(":")[0]) for s in sites.split(",")],
-                    int(leader.split(":")[0]))
-    return out
-
-
-def _replica_checksums_agree(cluster: TempCluster, topo: dict):
-    sums = cluster.partition_checksums()
-    for pid, (replicas, _leader) in topo.items():
-        values = {h: sums[h][pid] for h in replicas}
-        assert len(set(values.values())) == 1, f"partition {pid} differs: {values}"
-    return sums
 
 
 # =========================================================================== wire fuzzing
@@ -416,7 +396,7 @@ def _http(port: int, method: str = "GET", *, jsonp: str | None = None, raw: bool
 
 def test_json_http_api_on_a_non_leader_host(cluster):
     with Client(cluster.addresses) as c:
-        topo = _topo(c)
+        topo = topology(c)
     front = cluster.host(1)  # host 0, the lowest id, coordinates multi-partition work
     other = next(s for s in cluster.servers if s is not front)
     assert front.http_port and other.http_port
@@ -682,7 +662,7 @@ def test_sqlcmd_loads_and_runs_the_voter_example_on_a_cluster(tmp_path):
                     "--query", "select count(*) from votes;")
         assert r.returncode == 0 and r.stdout.split() == [str(total)], (r.stdout, r.stderr)
         with Client(cl.addresses) as c:
-            topo = _topo(c)
+            topo = topology(c)
         cl.stop()
-        sums = _replica_checksums_agree(cl, topo)
+        sums = replica_checksums_agree(cl, topo)
         assert any(sums[h][pid] != 0 for pid, (reps, _l) in topo.items() for h in reps)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from voltdb_py import VoltType as VType
+from support.cluster import replica_checksums_agree, topology
 from voltdb_py._testing import TempCluster, TempServer, deployment_xml, wait_until
 from voltdb_py.client import AsyncClient, Client
 from voltdb_py.hashinator import make_hashinator
@@ -31,34 +32,12 @@ CREATE PROCEDURE AddRep AS INSERT INTO rep VALUES (?, ?);
 """
 
 
-def _topo(client) -> dict[int, tuple[list[int], int]]:
-    """{partition: (replica host ids, leader host id)} from @Statistics TOPO."""
-    r = client.call("@Statistics", "TOPO", 0)
-    assert r.status == Status.SUCCESS, r
-    out = {}
-    for pid, sites, leader in r.tables[0].rows:
-        if pid == 16383:
-            continue
-        out[pid] = ([int(s.split(":")[0]) for s in sites.split(",")],
-                    int(leader.split(":")[0]))
-    return out
-
-
-def _replica_checksums_agree(cluster: TempCluster, topo: dict, dead: set[int] = frozenset()):
-    sums = cluster.partition_checksums()
-    for pid, (replicas, _leader) in topo.items():
-        alive = [h for h in replicas if h not in dead]
-        values = {h: sums[h][pid] for h in alive}
-        assert len(set(values.values())) == 1, f"partition {pid} differs: {values}"
-    return sums
-
-
 def test_three_hosts_k1_route_replicate_and_agree():
     with TempCluster(3, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
         assert sorted(s.host_id for s in cl.servers) == [0, 1, 2]
         assert {s.info["partitions"] for s in cl.servers} == {3}
         with Client(cl.addresses) as c:
-            topo = _topo(c)
+            topo = topology(c)
             assert sorted(topo) == [0, 1, 2]
             for replicas, leader in topo.values():
                 assert len(set(replicas)) == 2 and leader in replicas
@@ -95,7 +74,7 @@ def test_three_hosts_k1_route_replicate_and_agree():
                         [(20,)]
             assert len(versions) == 1  # every host applied the DDL: one catalog version
         cl.stop()
-        sums = _replica_checksums_agree(cl, topo)
+        sums = replica_checksums_agree(cl, topo)
         assert all(sums[h][pid] != 0 for pid, (reps, _l) in topo.items() for h in reps)
 
 
@@ -106,7 +85,7 @@ def test_kill_9_under_write_load_keeps_every_acknowledged_write():
         acked: set[int] = set()
         outcomes: dict[str, int] = {}
         with Client(cl.addresses) as c:
-            topo = _topo(c)
+            topo = topology(c)
             victim = cl.host(topo[0][1])  # the leader of partition 0
 
         async def load(stop_at: float) -> None:
@@ -150,7 +129,7 @@ def test_kill_9_under_write_load_keeps_every_acknowledged_write():
         assert set(outcomes) <= {str(int(s)) for s in unknown}, outcomes
         survivors = [s for s in cl.servers if s.alive()]
         with Client([f"127.0.0.1:{s.client_port}" for s in survivors]) as c:
-            wait_until(lambda: _topo(c)[0][1] != victim.host_id, 30, 0.05,
+            wait_until(lambda: topology(c)[0][1] != victim.host_id, 30, 0.05,
                        message="new leader of partition 0")
             got = c.call("@AdHoc", "SELECT k FROM kv")
             present = {row[0] for row in got.tables[0].rows}
@@ -158,7 +137,7 @@ def test_kill_9_under_write_load_keeps_every_acknowledged_write():
             st = c.call("@SystemInformation", "OVERVIEW")
             assert {row[0] for row in st.tables[0].rows} == {s.host_id for s in survivors}
         cl.stop()
-        _replica_checksums_agree(cl, topo, dead={victim.host_id})
+        replica_checksums_agree(cl, topo, dead={victim.host_id})
 
 
 def test_official_client_affinity_on_three_hosts(caplog):
@@ -177,7 +156,7 @@ def test_official_client_affinity_on_three_hosts(caplog):
             wait_until(lambda: len(c.affinity_stats()) == 3, 20, message="all three hosts")
             assert set(c.topology.hosts) == {0, 1, 2}
             with Client(cl.addresses) as ours:
-                topo = _topo(ours)
+                topo = topology(ours)
             hz = make_hashinator(3)
             for k in range(100):
                 pid = hz.partition_for_value(int(VType.BIGINT), k)
@@ -203,7 +182,7 @@ def test_official_client_affinity_on_three_hosts(caplog):
         with Client(cl.addresses) as ours:
             assert ours.call("@AdHoc", "SELECT COUNT(*) FROM rep").tables[0].rows == [(30,)]
         cl.stop()
-        _replica_checksums_agree(cl, topo)
+        replica_checksums_agree(cl, topo)
     bad = [r for r in caplog.records if r.name.startswith("voltclient")]
     assert not bad, [r.getMessage() for r in bad]
 
@@ -270,7 +249,7 @@ def test_two_hosts_k1_tie_breaker(victim_id, survives):
         other = cl.host(1 - victim_id)
         if survives:
             with Client([f"127.0.0.1:{other.client_port}"]) as c:
-                wait_until(lambda: all(h == other.host_id for _r, h in _topo(c).values()),
+                wait_until(lambda: all(h == other.host_id for _r, h in topology(c).values()),
                            30, 0.05, message="host 0 leads every partition")
                 for k in range(100, 200):
                     assert c.call("Put", k, "b").ok
@@ -288,7 +267,7 @@ def test_losing_the_metadata_majority_stops_the_last_host():
         with Client(cl.addresses) as c:
             assert c.call("Put", 1, "a").ok
             cl.host(2).kill()
-            wait_until(lambda: all(2 not in reps for reps, _l in _topo(c).values()), 30,
+            wait_until(lambda: all(2 not in reps for reps, _l in topology(c).values()), 30,
                        0.05, message="host 2 marked failed")
         cl.host(1).kill()  # now host 0 is half of {0, 1} with the tie-breaker: no majority
         last = cl.host(0)
@@ -303,7 +282,7 @@ def test_statistics_table_covers_every_host_and_replica():
             for k in range(90):
                 assert c.call("Put", k, "v").ok
             assert c.call("AddRep", 1, "one").ok
-            topo = _topo(c)
+            topo = topology(c)
             t = c.call("@Statistics", "TABLE", 0).tables[0]
             cols = [col.name for col in t.columns]
             hi, pi, ni, ci = (cols.index("HOST_ID"), cols.index("PARTITION_ID"),
@@ -328,7 +307,7 @@ def test_a_call_routed_to_the_wrong_partition_is_never_executed_there():
     with TempCluster(2, kfactor=1, sites_per_host=2, schema=SCHEMA) as cl:
         leader = cl.host(0)
         with Client(cl.addresses) as c:
-            topo = _topo(c)
+            topo = topology(c)
         mine = [p for p, (_r, lead) in topo.items() if lead == 0]
         other = [p for p in topo if p not in mine]
         hz = make_hashinator(len(topo))

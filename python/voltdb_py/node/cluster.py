@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import itertools
 import logging
 import re
@@ -50,17 +51,20 @@ import uuid
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from voltdb_py import errors as _errors
 from voltdb_py import wire
-from voltdb_py.cluster.topology import partition_detection
+from voltdb_py.catalog.serialize import catalog_to_bytes
+from voltdb_py.cluster.topology import TopologyError, fail_host, partition_detection
 from voltdb_py.errors import VoltError
 from voltdb_py.node import codec
 from voltdb_py.node.mesh import Inbound, Link
 from voltdb_py.node.root import ClusterState
-from voltdb_py.types import ClientResponse, Status
+from voltdb_py.node.server import PAUSED_MESSAGE, Caller, _partition_key_value
+from voltdb_py.types import ClientResponse, Column, Status, VoltTable, VoltType
 
 log = logging.getLogger("voltdb_py.node.cluster")
 
@@ -238,8 +242,6 @@ class ClusterHost:
         self.raft_ip = rip or ip
 
     def _catalog_digest(self) -> str:
-        from voltdb_py.catalog.serialize import catalog_to_bytes
-        import hashlib
         return hashlib.sha256(catalog_to_bytes(self.db.catalog)).hexdigest()
 
     async def form(self) -> None:
@@ -384,7 +386,6 @@ class ClusterHost:
 
     async def _record_catalog(self) -> None:
         """Put the current catalog (version and bytes) into the cluster metadata."""
-        from voltdb_py.catalog.serialize import catalog_to_bytes
         version = self.db.catalog.version
         if version < 1 or self.md is None:
             return
@@ -395,7 +396,6 @@ class ClusterHost:
 
     async def _md_apply(self, op: str, *args: Any, timeout_s: float | None = None,
                         **kwargs: Any) -> dict:
-        from functools import partial
         fn = partial(self.md.apply, op, *args, check=False,
                      timeout_s=timeout_s or max(self.timeout_s, 5.0), **kwargs)
         deadline = time.monotonic() + (timeout_s or max(self.timeout_s, 5.0))
@@ -775,7 +775,6 @@ class ClusterHost:
         if self.snap is None:
             return _error_bytes(Status.SERVER_UNAVAILABLE, "The cluster is still forming.")
         if node.paused and not conn.admin and not node._read_only_call(proc, params):
-            from voltdb_py.node.server import PAUSED_MESSAGE
             return _error_bytes(Status.SERVER_UNAVAILABLE, PAUSED_MESSAGE)
         dest = ext.get("partition_destination")
         if dest is not None:
@@ -835,7 +834,6 @@ class ClusterHost:
 
     def _stop_node(self, conn: Any, params: tuple) -> bytes:
         """@StopNode(host id): that host hands its leaders over and leaves (graceful)."""
-        from voltdb_py.cluster.topology import TopologyError, fail_host
         denied = self._check_admin(conn, "@StopNode")
         if denied is not None:
             return _response_bytes(denied)
@@ -871,7 +869,6 @@ class ClusterHost:
         return None
 
     def _load_partition(self, params: tuple) -> int | None:
-        from voltdb_py.node.server import _partition_key_value
         if len(params) != 4 or not isinstance(params[1], str):
             return None
         table = self.db.catalog.tables.get(params[1].upper())
@@ -1065,7 +1062,7 @@ class ClusterHost:
                 if dest is not None:
                     resp = db.call_partition(dest, proc, *params)
                 else:
-                    resp = self.node.dispatch(_Internal(), proc, tuple(params), {})
+                    resp = self.node.dispatch(Caller(None, True), proc, tuple(params), {})
             finally:
                 ids.append([list(x) for x in db._record_ids or ()])
                 db._replay_ids = db._record_ids = None
@@ -1312,7 +1309,7 @@ class ClusterHost:
         self._answer(h, rid, True, out)
 
     def _msg_bcast(self, h: int, rid: int, mp_id: int, proc: str, params: list) -> None:
-        resp = self.node.dispatch(_Internal(), proc, tuple(params), {})
+        resp = self.node.dispatch(Caller(None, True), proc, tuple(params), {})
         self._answer(h, rid, True, resp)
 
     def _msg_end(self, h: int, rid: int, mp_id: int, commit: bool) -> None:
@@ -1361,13 +1358,12 @@ class ClusterHost:
             return
         table = first.tables[0]
         rows = [row for r in parts if r.status == Status.SUCCESS for row in r.tables[0].rows]
-        from voltdb_py.types import VoltTable
         reply(_response_bytes(ClientResponse(Status.SUCCESS,
                                              tables=[VoltTable(table.columns, rows)])))
 
     def _msg_stats(self, h: int, rid: int, params: list) -> None:
         """This host's @Statistics rows: its replicas only, with its host id and name."""
-        resp = self.node.dispatch(_Internal(), "@Statistics", tuple(params), {})
+        resp = self.node.dispatch(Caller(None, True), "@Statistics", tuple(params), {})
         if resp.status != Status.SUCCESS or not resp.tables:
             self._answer(h, rid, True, resp)
             return
@@ -1385,7 +1381,6 @@ class ClusterHost:
                     and tables[row[ti]].partitioned and row[pi] not in mine:
                 continue  # a partition this host holds no replica of
             rows.append(tuple(row))
-        from voltdb_py.types import VoltTable
         self._answer(h, rid, True, ClientResponse(Status.SUCCESS,
                                                   tables=[VoltTable(t.columns, rows)]))
 
@@ -1409,21 +1404,7 @@ class ClusterHost:
 
 
 def _status_table() -> Any:
-    from voltdb_py.types import Column, VoltTable, VoltType
     return VoltTable([Column("STATUS", VoltType.BIGINT)], [(0,)])
-
-
-class _Internal:
-    """The caller of a call another host routed here (it passed that host's checks)."""
-
-    __slots__ = ("user", "admin", "local", "subscribed", "closed")
-
-    def __init__(self) -> None:
-        self.user = None
-        self.admin = True
-        self.local = None
-        self.subscribed = False
-        self.closed = False
 
 
 def _remote_error(payload: Any) -> VoltError:
@@ -1480,8 +1461,8 @@ async def _fragments(host: ClusterHost, mp_id: int, sql: str, params: list,
                                   for h, p in per_host.items()})
     by_pid: dict[int, list[tuple[int, Any]]] = {}
     for h, p in per_host.items():
-        for pid, partial in zip(p, results[h]):
-            by_pid.setdefault(pid, []).append((h, partial))
+        for pid, piece in zip(p, results[h]):
+            by_pid.setdefault(pid, []).append((h, piece))
     out = []
     for pid in pids:
         got = by_pid[pid]

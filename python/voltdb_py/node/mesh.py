@@ -29,7 +29,8 @@ MAX_QUEUED = 100_000
 RECONNECT_S = 0.05
 
 
-def _nodelay(transport: Any) -> None:
+def set_nodelay(transport: Any) -> None:
+    """Turn Nagle's algorithm off on a TCP transport (answers must not wait)."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
         try:
@@ -53,7 +54,7 @@ class Inbound(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.peername = transport.get_extra_info("peername")
-        _nodelay(transport)
+        set_nodelay(transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -126,7 +127,7 @@ class Link:
             if self.closed:
                 transport.close()
                 return
-            _nodelay(transport)
+            set_nodelay(transport)
             transport.write(codec.frame(["hello", self.my_id]))
             queued, self.queue = self.queue, []
             if queued:

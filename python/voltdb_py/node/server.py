@@ -34,6 +34,7 @@ from voltdb_py import wire
 from voltdb_py._version import __version__
 from voltdb_py.deployment import Deployment, user_digests
 from voltdb_py.errors import CodecError, DatabaseClosedError, VoltError
+from voltdb_py.node.mesh import set_nodelay
 from voltdb_py.node.root import ClusterState
 from voltdb_py.types import ClientResponse, Column, Status, VoltTable, VoltType
 
@@ -110,8 +111,9 @@ class ServerConfig:
 GROUP_CALLS = 128
 
 
-class _HttpCaller:
-    """What dispatch() needs of a connection, for a JSON API call."""
+class Caller:
+    """What dispatch() needs of a connection: for a JSON API call, or for a call another
+    cluster host routed here (it passed that host's checks: admin)."""
 
     __slots__ = ("user", "admin", "local", "subscribed")
 
@@ -175,12 +177,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
         self.local = transport.get_extra_info("sockname")
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover - not TCP
-                pass
+        set_nodelay(transport)
         transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
         self.node.connections.add(self)
         self._timer = self.node.loop.call_later(self.node.config.auth_timeout_s,
@@ -418,7 +415,7 @@ class NodeServer:
                    admin: bool = False) -> Any:
         """One JSON API call, dispatched like a wire-protocol call from that user (in a
         cluster: routed, and the answer is awaitable)."""
-        conn = _HttpCaller(user, admin)
+        conn = Caller(user, admin)
         if procedure.upper() == "@SUBSCRIBE":
             return _graceful("@Subscribe is not available over HTTP")
         if self.cluster_host is not None:
