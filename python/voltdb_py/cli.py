@@ -165,7 +165,7 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
                                  placement_group=args.placement_group or "0", add=args.add)
     if args.background:
         rest = [a for a in argv if a not in ("--background", "-B")]
-        code, msg = start_background(rest, args.dir)
+        code, msg = start_background(rest, args.dir, cluster=cluster is not None)
         print(msg, file=sys.stdout if code == 0 else sys.stderr)
         return code
     try:

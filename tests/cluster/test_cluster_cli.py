@@ -70,3 +70,50 @@ def test_cluster_up_refuses_bad_arguments(tmp_path):
     assert r.returncode == 1 and "System requesting 2 replicas" in r.stderr
     r = _run("cluster", "up", "--dir", str(tmp_path / "x"), "--hosts", "0")
     assert r.returncode == 1 and "--hosts" in r.stderr
+
+
+def test_background_hosts_return_before_the_cluster_forms(tmp_path):
+    """Started one after another with --background, each host returns at once; the
+    cluster forms when the last one has started."""
+    import socket
+
+    from voltdb_py._testing import deployment_xml, wait_until
+    (tmp_path / "ddl.sql").write_text(DDL)
+    (tmp_path / "d.xml").write_text(deployment_xml(2, kfactor=1, heartbeat_timeout_s=2))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        seed = s.getsockname()[1]
+    roots = [tmp_path / f"h{i}" for i in range(3)]
+    pids = []
+    try:
+        for i, root in enumerate(roots):
+            r = _run("init", "--dir", str(root), "--config", str(tmp_path / "d.xml"),
+                     "--schema", str(tmp_path / "ddl.sql"))
+            assert r.returncode == 0, r.stderr
+        for i, root in enumerate(roots):
+            r = _run("start", "--dir", str(root), "--host", f"127.0.0.1:{seed}",
+                     "--count", "3", "--internal", f"127.0.0.1:{seed if i == 0 else 0}",
+                     "--zookeeper", "127.0.0.1:0", "--client", "127.0.0.1:0",
+                     "--admin", "127.0.0.1:0", "--http", "127.0.0.1:0", "--background",
+                     timeout=60)
+            assert r.returncode == 0, r.stderr
+            if r.stdout.startswith("VOLTDB_PY_READY "):  # the last host may complete it
+                assert i == 2, r.stdout
+                pids.append(json.loads(r.stdout[len("VOLTDB_PY_READY "):])["pid"])
+            else:
+                assert "once all hosts of the cluster have started" in r.stdout, r.stdout
+                pids.append(int(r.stdout.split("(pid ")[1].split(",")[0]))
+        infos = [wait_until(lambda r=root: (r / "ready.json").exists() and
+                            json.loads((r / "ready.json").read_text()), 60, 0.05,
+                            message="ready") for root in roots]
+        assert sorted(i["host_id"] for i in infos) == [0, 1, 2]
+        assert not any((root / "forming.json").exists() for root in roots)
+        with Client([f"127.0.0.1:{i['client']}" for i in infos]) as c:
+            assert c.call("Put", 1, "x").ok
+        with Client([f"127.0.0.1:{infos[0]['admin']}"], topology_aware=False) as c:
+            assert c.call("@Shutdown").ok
+        wait_until(lambda: not any(_alive(p) for p in pids), 60, 0.05, message="all stop")
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, 9)

@@ -19,6 +19,8 @@ from voltdb_py.node.root import LOCK_FILE, LOG_DIR, READY_FILE, RootError, load_
 from voltdb_py.node.server import NodeServer, ServerConfig
 
 READY_PREFIX = "VOLTDB_PY_READY "
+#: Written by a cluster host once it listens and waits for the others (before ready.json).
+FORMING_FILE = "forming.json"
 
 
 def _install_loop_policy() -> None:
@@ -29,10 +31,10 @@ def _install_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _write_ready(root: Path, info: dict[str, Any]) -> None:
-    tmp = root / (READY_FILE + ".tmp")
+def _write_ready(root: Path, info: dict[str, Any], name: str = READY_FILE) -> None:
+    tmp = root / (name + ".tmp")
     tmp.write_text(json.dumps(info))
-    os.replace(tmp, root / READY_FILE)
+    os.replace(tmp, root / name)
 
 
 def serve(directory: str | os.PathLike[str], config: ServerConfig,
@@ -62,11 +64,13 @@ def serve(directory: str | os.PathLike[str], config: ServerConfig,
         raise RootError(f"another server is already running in {root}") from None
     try:
         (root / READY_FILE).unlink(missing_ok=True)
+        (root / FORMING_FILE).unlink(missing_ok=True)
         db = Database.open(contents.database_path)
         _install_loop_policy()
         return asyncio.run(_run(root, db, contents, config, out, cluster))
     finally:
         (root / READY_FILE).unlink(missing_ok=True)
+        (root / FORMING_FILE).unlink(missing_ok=True)
         lock.close()
 
 
@@ -88,6 +92,9 @@ async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO
         node.cluster_host = host
         try:
             await host.start_listener()
+            _write_ready(root, {**node.readiness(), "internal": host.internal_address[1],
+                                "raft": host.raft_port, "forming": True},
+                         name=FORMING_FILE)
             forming = loop.create_task(host.form())
             stopped = loop.create_task(node.wait_stopped())
             await asyncio.wait({forming, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -109,6 +116,7 @@ async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO
     info = node.readiness()
     info.update(extra)
     _write_ready(root, info)
+    (root / FORMING_FILE).unlink(missing_ok=True)
     print(READY_PREFIX + json.dumps(info), file=out, flush=True)
     await node.wait_stopped()
     print("voltdb-py: server stopped", file=sys.stderr, flush=True)
@@ -116,8 +124,11 @@ async def _run(root: Path, db: Any, contents: Any, config: ServerConfig, out: IO
 
 
 def start_background(argv: list[str], directory: str | os.PathLike[str],
-                     timeout_s: float = 60.0) -> tuple[int, str]:
+                     timeout_s: float = 60.0, cluster: bool = False) -> tuple[int, str]:
     """Start ``voltdb-py start`` argv detached; wait until it is ready or has failed.
+
+    A host of a multi-host cluster (``cluster``) returns once it listens and waits for
+    the other hosts: the cluster forms when all of them have started.
 
     :returns: (exit code, the readiness line or an error message).
     """
@@ -136,12 +147,17 @@ def start_background(argv: list[str], directory: str | os.PathLike[str],
         if code is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
             return 1, f"the server exited with code {code}: " + " / ".join(tail)
-        try:
-            info = json.loads(ready.read_text())
+        for path in (ready, root / FORMING_FILE) if cluster else (ready,):
+            try:
+                info = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
             if info.get("pid") == proc.pid:
+                if info.get("forming"):
+                    return 0, (f"Server started (pid {proc.pid}, internal port "
+                               f"{info['internal']}); it serves once all hosts of the "
+                               "cluster have started")
                 return 0, READY_PREFIX + json.dumps(info)
-        except (OSError, ValueError):
-            pass
         time.sleep(0.02)  # polling a file another process writes; bounded by the deadline
     proc.kill()
     proc.wait()
