@@ -201,7 +201,6 @@ class ClusterHost:
         self.exit_message: str | None = None
         self._server: Any = None
         self._formed = asyncio.Event()
-        self._join_conn: Any = None
         self._joiners: list[tuple[Inbound, dict]] = []
         self._peers_msg: Any = None
         self._rids = itertools.count(1)
@@ -222,7 +221,6 @@ class ClusterHost:
         self._shutdown_requested = False
         self.lease_ok = True
         self._tasks: list[asyncio.Task] = []
-        self.raft_address = ""
         self.internal_address: tuple[str, int] = ("", 0)
 
     # ================================================================== forming
@@ -232,7 +230,7 @@ class ClusterHost:
         self.loop = asyncio.get_running_loop()
         ip, port = self.opts.internal
         self._server = await self.loop.create_server(
-            lambda: Inbound(self._on_inbound, self._on_inbound_lost), ip or None, port,
+            lambda: Inbound(self._on_inbound), ip or None, port,
             reuse_address=True, backlog=256)
         self.internal_address = (ip, self._server.sockets[0].getsockname()[1])
         rip, rport = self.opts.raft
@@ -645,9 +643,6 @@ class ClusterHost:
         except Exception:  # noqa: BLE001 - one bad message must not stop the host
             log.exception("internal message %r from host %d failed", kind, h)
 
-    def _on_inbound_lost(self, conn: Inbound) -> None:
-        pass
-
     def _send(self, h: int, msg: list) -> None:
         if h == self.host_id:
             self.loop.call_soon(self._on_message_safe, h, msg)
@@ -959,6 +954,8 @@ class ClusterHost:
         arrived (replayed with their leaders' transaction ids), then the new calls this
         host leads (replicated to the other replicas, answered once they acknowledged)."""
         self._work_scheduled = False
+        if self.db._mp_session is not None:
+            return  # a multi-partition transaction holds the write lock: after its end
         reps, self._reps = self._reps, []
         batch, self._batch = self._batch, []
         calls = []
@@ -1326,6 +1323,8 @@ class ClusterHost:
             deferred, self._deferred = self._deferred, []
             for c in deferred:
                 self._submit(c)
+            if self._reps or self._batch:
+                self._schedule_work()
 
     async def _shutdown_cluster(self, reply: Callable[[bytes], None]) -> None:
         self._shutdown_requested = True

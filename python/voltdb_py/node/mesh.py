@@ -42,10 +42,8 @@ def set_nodelay(transport: Any) -> None:
 class Inbound(asyncio.Protocol):
     """An incoming link (or a joining host's connection): hands messages to on_message."""
 
-    def __init__(self, on_message: Callable[[Inbound, Any], None],
-                 on_lost: Callable[[Inbound], None]) -> None:
+    def __init__(self, on_message: Callable[[Inbound, Any], None]) -> None:
         self.on_message = on_message
-        self.on_lost = on_lost
         self.reader = codec.FrameReader()
         self.transport: asyncio.Transport | None = None
         self.peer_host: int | None = None
@@ -72,9 +70,6 @@ class Inbound(asyncio.Protocol):
                     self.transport.abort()
                 return
             self.on_message(self, m)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.on_lost(self)
 
     def reply(self, msg: Any) -> None:
         """Answer on this connection (used only before the cluster is formed)."""
