@@ -328,3 +328,44 @@ def test_a_call_routed_to_the_wrong_partition_is_never_executed_there():
                 assert c.call("Get", wrong_key).tables[0].rows == []
                 assert c.call("Get", stale_key).tables[0].rows == []
         assert all(s.alive() for s in cl.servers)
+
+
+NONDET = '''
+import os
+from voltdb_py import VoltProcedure, SQLStmt
+
+
+class PutPid(VoltProcedure):
+    """Not deterministic on purpose: writes (and returns) the executing process's id."""
+    ins = SQLStmt("UPSERT INTO kv VALUES (?, ?);")
+
+    def run(self, k):
+        self.queue_sql(self.ins, k, str(os.getpid()))
+        self.execute_sql(final=True)
+        return os.getpid()
+'''
+
+
+def test_a_replica_that_computes_another_result_is_evicted(tmp_path):
+    """Result hashes are compared: a diverging replica is reported and removed from the
+    cluster, never kept silently."""
+    (tmp_path / "nondet.py").write_text(NONDET)
+    schema = SCHEMA + "CREATE PROCEDURE PARTITION ON TABLE kv COLUMN k FROM CLASS nondet.PutPid;\n"
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=schema,
+                     classes=[tmp_path / "nondet.py"]) as cl:
+        with Client(cl.addresses) as c:
+            topo = topology(c)
+            pid0_leader = topo[0][1]
+            follower = next(h for h in topo[0][0] if h != pid0_leader)
+            key = next(k for k in range(1000)
+                       if make_hashinator(3).partition_for_value(int(VType.BIGINT), k) == 0)
+            r = c.call("PutPid", key)
+            assert r.ok and r.tables[0].scalar() == cl.host(pid0_leader).pid
+        evicted = cl.host(follower)
+        wait_until(lambda: not evicted.alive(), 30, 0.05, message="the replica is removed")
+        assert evicted.proc.returncode == 3
+        assert "removed from the cluster" in evicted.stderr()
+        assert "computed a different result for PutPid" in cl.host(pid0_leader).stderr()
+        with Client([f"127.0.0.1:{s.client_port}" for s in cl.servers if s.alive()]) as c:
+            assert follower not in topology(c)[0][0]
+            assert c.call("Put", key + 3, "still serving").ok

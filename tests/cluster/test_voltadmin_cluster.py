@@ -71,3 +71,25 @@ def test_status_stop_host_and_shutdown():
         for s in cl.servers[:2]:
             wait_until(lambda s=s: not s.alive(), 60, 0.05, message="host exits")
             assert s.proc.returncode == 0
+
+
+def test_pause_and_resume_apply_to_every_host():
+    from voltdb_py.node.server import PAUSED_MESSAGE
+    from voltdb_py.types import Status
+    with TempCluster(2, kfactor=1, sites_per_host=2, schema=KV) as cl:
+        code, out, err = _admin(cl.host(1).admin_port, "pause")
+        assert code == 0 and out == "The cluster is paused.\n", err
+        for s in cl.servers:  # every host refuses writes from client connections
+            with Client([f"127.0.0.1:{s.client_port}"], topology_aware=False) as c:
+                r = c.call("Put", 7, "x")
+                assert (r.status, r.status_string) == (Status.SERVER_UNAVAILABLE,
+                                                       PAUSED_MESSAGE)
+                assert c.call("Get", 7).ok
+            code, out, _ = _admin(s.admin_port, "status")
+            assert "state PAUSED" in out
+        with Client([f"127.0.0.1:{cl.host(0).admin_port}"], topology_aware=False) as admin:
+            assert admin.call("Put", 8, "admin").ok  # the admin port still writes
+        assert _admin(cl.host(0).admin_port, "resume")[0] == 0
+        with Client(cl.addresses) as c:
+            assert c.call("Put", 7, "x").ok
+            assert c.call("Get", 8).tables[0].rows == [("admin",)]
