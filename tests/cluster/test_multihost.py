@@ -369,3 +369,55 @@ def test_a_replica_that_computes_another_result_is_evicted(tmp_path):
         with Client([f"127.0.0.1:{s.client_port}" for s in cl.servers if s.alive()]) as c:
             assert follower not in topology(c)[0][0]
             assert c.call("Put", key + 3, "still serving").ok
+
+
+SLOW_MP = '''
+import time
+from voltdb_py import VoltProcedure, SQLStmt
+
+
+class SlowRepInsert(VoltProcedure):
+    """A multi-partition write that stays open for a while (its writes are not final)."""
+    ins = SQLStmt("INSERT INTO rep VALUES (?, ?);")
+
+    def run(self, n, seconds):
+        for i in range(n):
+            self.queue_sql(self.ins, i, "slow")
+        self.execute_sql()
+        time.sleep(seconds)
+        return n
+'''
+
+
+def test_coordinator_killed_mid_transaction_leaves_no_trace(tmp_path):
+    """The coordinator (host 0) dies while a multi-partition write is open on every
+    host: the survivors agree to roll it back and go on serving."""
+    import threading as _threading
+    (tmp_path / "slowmp.py").write_text(SLOW_MP)
+    schema = SCHEMA + "CREATE PROCEDURE FROM CLASS slowmp.SlowRepInsert;\n"
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=schema,
+                     classes=[tmp_path / "slowmp.py"]) as cl:
+        coordinator = cl.host(0)
+        others = [cl.host(1), cl.host(2)]
+        with Client([f"127.0.0.1:{s.client_port}" for s in others],
+                    topology_aware=False) as c:
+            killer = _threading.Timer(1.5, coordinator.kill)
+            killer.start()
+            try:
+                r = c.call("SlowRepInsert", 5, 4, timeout_s=60)
+            finally:
+                killer.cancel()
+            assert r.status == Status.RESPONSE_UNKNOWN, r
+            wait_until(lambda: c.call("@AdHoc", "SELECT COUNT(*) FROM rep").ok, 30, 0.1,
+                       message="a new coordinator answers")
+            assert c.call("@AdHoc", "SELECT COUNT(*) FROM rep").tables[0].rows == [(0,)]
+            t = c.call("@Statistics", "TABLE", 0).tables[0]
+            cols = [col.name for col in t.columns]
+            counts = {r[cols.index("HOST_ID")]: r[cols.index("TUPLE_COUNT")]
+                      for r in t.rows if r[cols.index("TABLE_NAME")] == "REP"}
+            assert counts == {1: 0, 2: 0}
+            for k in range(50):  # single-partition work goes on
+                assert c.call("Put", k, "after").ok
+        assert all(s.alive() for s in others)
+        assert "no host had committed it, so it is rolled back" in others[0].stderr() + \
+            others[1].stderr()

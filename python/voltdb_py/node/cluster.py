@@ -213,6 +213,8 @@ class ClusterHost:
         self._mp_thread = concurrent.futures.ThreadPoolExecutor(1, "voltdb-py-mp")
         self._mp_ids = itertools.count(1)
         self.mp: tuple[int, int] | None = None   # (mp id, coordinator) while quiesced
+        self._mp_outcomes: dict[tuple[int, int], bool] = {}  # (coordinator, mp id) -> commit
+        self._resolving = False
         self._mp_ready: tuple[int, int] | None = None  # (requester, rid) to answer
         self._deferred: list[_Call] = []
         self._suspected: set[int] = set()
@@ -459,10 +461,9 @@ class ClusterHost:
                 if h not in live:
                     del lead.acked[h]
             self._release(lead)
-        if self.mp is not None and self.mp[1] not in live:
-            log.warning("coordinator host %d failed during a multi-partition transaction: "
-                        "rolling back", self.mp[1])
-            self._end_mp(False)
+        if self.mp is not None and self.mp[1] not in live and not self._resolving:
+            self._resolving = True
+            self.loop.create_task(self._resolve_mp(*self.mp))
         self._formed.set()
 
     def _first_topology(self, snap: Any) -> None:
@@ -1314,7 +1315,33 @@ class ClusterHost:
             self._end_mp(commit)
         self._answer(h, rid, True, None)
 
+    async def _resolve_mp(self, mp_id: int, coord: int) -> None:
+        """The coordinator died with this host's multi-partition transaction open: commit
+        it if any surviving host already committed it (the coordinator had decided and
+        told that host), otherwise roll it back. Every survivor reaches the same end."""
+        others = [h for h in sorted(self.live) if h != self.host_id]
+        answers = await asyncio.gather(*(self._ask(h, "mpq", coord, mp_id,
+                                                   timeout_s=max(self.timeout_s, 5.0))
+                                         for h in others), return_exceptions=True)
+        commit = any(a is True for a in answers)
+        log.warning("coordinator host %d failed during multi-partition transaction %d: "
+                    "%s", coord, mp_id,
+                    "another host had committed it, so it commits here too" if commit
+                    else "no host had committed it, so it is rolled back")
+        self._resolving = False
+        if self.mp == (mp_id, coord):
+            self._end_mp(commit)
+
+    def _msg_mpq(self, h: int, rid: int, coord: int, mp_id: int) -> None:
+        """How this host ended a multi-partition transaction: True (committed), False
+        (rolled back) or None (still open here, or unknown)."""
+        self._answer(h, rid, True, self._mp_outcomes.get((coord, mp_id)))
+
     def _end_mp(self, commit: bool) -> None:
+        if self.mp is not None:
+            self._mp_outcomes[(self.mp[1], self.mp[0])] = commit
+            while len(self._mp_outcomes) > 1000:
+                del self._mp_outcomes[next(iter(self._mp_outcomes))]
         try:
             self.db.mp_end(commit)
         finally:
