@@ -8,10 +8,13 @@ Layout of a root directory ``D``::
     D/config/cluster.json      cluster metadata: hosts, partitions, topology, hashinator version
     D/database/                the embedded Database (LMDB, loaded classes, catalog)
     D/ready.json               written by a running server (its ports and pid)
+    D/forming.json             a cluster host waiting for the others (removed when ready)
+    D/metadata/                a cluster host's Raft journal (voltdb_py.cluster.metadata)
     D/log/                     server output when started with --background
 
-The cluster metadata keeps the fields a multi-host, K-safe cluster needs (host ids,
-topology version, hashinator version) even though only one host with k=0 runs today.
+``config/cluster.json`` describes the root as a one-host cluster. A host started with
+``--count N`` > 1 takes its topology from the Raft metadata instead, and its database
+gets the cluster's partition count when the cluster first forms.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def _split_list(items: list[str] | None) -> list[Path]:
 def init_root(directory: str | os.PathLike[str], config: str | os.PathLike[str] | None,
               schemas: list[str] | None = None, classes: list[str] | None = None,
               force: bool = False) -> list[str]:
-    """Prepare directory as a one-host server root (``voltdb-py init``).
+    """Prepare directory as a server root (``voltdb-py init``): the same for every host
+    of a cluster.
 
     The root is built in a sibling staging directory and moved into place only when
     everything (deployment, classes, schema) succeeded, so a failure leaves nothing
