@@ -75,14 +75,11 @@ def test_cluster_up_refuses_bad_arguments(tmp_path):
 def test_background_hosts_return_before_the_cluster_forms(tmp_path):
     """Started one after another with --background, each host returns at once; the
     cluster forms when the last one has started."""
-    import socket
-
     from voltdb_py._testing import deployment_xml, wait_until
+    from voltdb_py.node.cluster import free_port
     (tmp_path / "ddl.sql").write_text(DDL)
     (tmp_path / "d.xml").write_text(deployment_xml(2, kfactor=1, heartbeat_timeout_s=2))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        seed = s.getsockname()[1]
+    seed = free_port()
     roots = [tmp_path / f"h{i}" for i in range(3)]
     pids = []
     try:

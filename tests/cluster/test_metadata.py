@@ -20,6 +20,7 @@ from voltdb_py.cluster.metadata import (
     MetadataStateMachine,
     MetadataUnavailable,
 )
+from voltdb_py._testing import wait_until
 from voltdb_py.cluster.topology import HostInfo, Topology, add_hosts, fail_host, place_partitions
 from voltdb_py.hashinator import (
     INT32_MIN,
@@ -35,18 +36,6 @@ CFG = {"host_count": 3, "kfactor": 1, "sites_per_host": 2}
 # whenever a node restarts from its data directory: a leak of one read handle per restart.
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:unclosed file <_io.BufferedReader name='.*metadata\.journal\.meta'>:ResourceWarning")
-
-
-def wait_until(predicate, timeout_s, what="condition"):
-    """Poll ``predicate`` until true; fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def free_port():
@@ -472,14 +461,14 @@ def addresses(n):
 def start_cluster(make, addrs, data_dirs=None):
     group = [make(a, [p for p in addrs if p != a], data_dirs[i] if data_dirs else None)
              for i, a in enumerate(addrs)]
-    wait_until(lambda: all(g.wait_ready(0.05) for g in group), 20, "all nodes ready")
-    wait_until(lambda: sum(g.is_leader() for g in group) == 1, 20, "one Raft leader")
+    wait_until(lambda: all(g.wait_ready(0.05) for g in group), 20, message="all nodes ready")
+    wait_until(lambda: sum(g.is_leader() for g in group) == 1, 20, message="one Raft leader")
     return group
 
 
 def leader_of(group):
     return wait_until(lambda: next((g for g in group if g.is_leader()), None), 20,
-                      "a Raft leader")
+                      message="a Raft leader")
 
 
 def register_three(node):
@@ -530,17 +519,17 @@ def test_single_node_restarts_from_journal_and_from_dump(nodes, tmp_path):
 
     node = nodes(addr, [], str(tmp_path))  # replays the journal
     assert node.wait_ready(10)
-    wait_until(lambda: node.snapshot().seq == want.seq, 10, "journal replay")
+    wait_until(lambda: node.snapshot().seq == want.seq, 10, message="journal replay")
     assert node.snapshot() == want
     # log compaction writes a full dump of the state machine; restart from it
     node.forceLogCompaction()
-    wait_until(lambda: (tmp_path / "metadata.dump").exists(), 10, "full dump written")
+    wait_until(lambda: (tmp_path / "metadata.dump").exists(), 10, message="full dump written")
     node.apply("grant_lease", 0, want.leader_of(0), 1, 99.0)
     want = node.snapshot()
     node.close()
     node = nodes(addr, [], str(tmp_path))
     assert node.wait_ready(10)
-    wait_until(lambda: node.snapshot().seq == want.seq, 10, "dump + journal replay")
+    wait_until(lambda: node.snapshot().seq == want.seq, 10, message="dump + journal replay")
     assert node.snapshot() == want
     assert node.snapshot().leases[0].until == 99.0
 
@@ -555,7 +544,7 @@ def test_three_nodes_form_the_same_cluster(nodes):
     want_ring = raw_config(default_ring(3))
     assert len(want_topo.partitions) == 3
     wait_until(lambda: all(g.snapshot().cluster_state == "running" for g in group), 10,
-               "every node applied the forming")
+               message="every node applied the forming")
     for g in group:
         snap = g.snapshot()
         assert snap.topology == want_topo
@@ -586,7 +575,7 @@ def test_leader_loss_reelects_and_isolated_node_cannot_commit(nodes):
     old.close()
     rest = [g for g in group if g is not old]
     new = wait_until(lambda: next((g for g in rest if g.is_leader()), None), 30,
-                     "a new Raft leader among the survivors")
+                     message="a new Raft leader among the survivors")
     print(f"\nnew Raft leader {(time.perf_counter() - t0) * 1e3:.0f} ms after the old one died")
     assert new.raft_status()["raft_term"] > term
     assert all(g.has_quorum() for g in rest)
@@ -594,13 +583,13 @@ def test_leader_loss_reelects_and_isolated_node_cannot_commit(nodes):
     r = rest[0].apply("mark_failed", 0, "host process died", timeout_s=15)
     print(f"\ncommit on 2 of 3 after re-election: {(time.perf_counter() - t0) * 1e3:.1f} ms")
     assert r["ok"]
-    wait_until(lambda: rest[1].snapshot().seq == rest[0].snapshot().seq, 10, "replication")
+    wait_until(lambda: rest[1].snapshot().seq == rest[0].snapshot().seq, 10, message="replication")
     assert rest[1].snapshot().topology.missing == frozenset({0})
 
     # cut the last node off: it sees no majority and can commit nothing
     survivor, gone = rest
     gone.close()
-    wait_until(lambda: not survivor.has_quorum(), 10, "the isolated node loses quorum")
+    wait_until(lambda: not survivor.has_quorum(), 10, message="the isolated node loses quorum")
     seq = survivor.snapshot().seq
     with pytest.raises(MetadataUnavailable):
         survivor.apply("set_cluster_state", "paused", timeout_s=2.0)
@@ -623,15 +612,16 @@ def test_restarted_node_catches_up_from_its_journal(nodes, tmp_path):
     leader.apply("mark_failed", 2, timeout_s=15)
     want = leader.snapshot()
     back = nodes(addrs[victim_i], [a for a in addrs if a != addrs[victim_i]], dirs[victim_i])
-    wait_until(lambda: back.snapshot().seq == want.seq, 30, "restarted node caught up")
+    wait_until(lambda: back.snapshot().seq == want.seq, 30, message="restarted node caught up")
     assert back.snapshot() == want
     # and it is a full voter again: the cluster survives losing one of the others
     leader.close()
     others = [back] + [g for g in live if g is not leader]
-    wait_until(lambda: any(g.is_leader() for g in others), 30, "re-election with the rejoiner")
+    wait_until(lambda: any(g.is_leader() for g in others), 30,
+               message="re-election with the rejoiner")
     others[0].apply("set_catalog", 2, b"v2", timeout_s=15)
     wait_until(lambda: all(g.snapshot().catalog_version == 2 for g in others), 10,
-               "both live nodes applied v2")
+               message="both live nodes applied v2")
 
 
 @pytest.mark.cluster
@@ -643,11 +633,11 @@ def test_whole_cluster_restart_recovers_state(nodes, tmp_path):
     register_three(group[1])
     group[1].apply("set_catalog", 7, b"jar")
     want = leader_of(group).snapshot()
-    wait_until(lambda: all(g.snapshot().seq == want.seq for g in group), 10, "all applied")
+    wait_until(lambda: all(g.snapshot().seq == want.seq for g in group), 10, message="all applied")
     for g in group:
         g.close()
     group = start_cluster(nodes, addrs, dirs)
-    wait_until(lambda: all(g.snapshot().seq == want.seq for g in group), 30, "recovered")
+    wait_until(lambda: all(g.snapshot().seq == want.seq for g in group), 30, message="recovered")
     assert all(g.snapshot() == want for g in group)
 
 
@@ -672,7 +662,7 @@ def test_fourth_node_added_dynamically_receives_the_state(nodes, monkeypatch):
     for g in group:
         g.forceLogCompaction()
     wait_until(lambda: all(g.raft_status()["log_len"] < log_len for g in group), 15,
-               "log compaction on every node")
+               message="log compaction on every node")
     new_addr = f"127.0.0.1:{free_port()}"
     done = threading.Event()
     outcome = []
@@ -685,7 +675,7 @@ def test_fourth_node_added_dynamically_receives_the_state(nodes, monkeypatch):
     assert done.wait(15) and outcome == [0]  # FAIL_REASON.SUCCESS
     fourth = nodes(new_addr, addrs)
     want = leader.snapshot()
-    wait_until(lambda: fourth.snapshot().seq >= want.seq, 30, "the new node got the state")
+    wait_until(lambda: fourth.snapshot().seq >= want.seq, 30, message="the new node got the state")
     assert loaded, "the newcomer should have been sent a full dump, not the whole log"
     assert fourth.snapshot().pending_joiners == (3,)
     assert fourth.snapshot().topology == want.topology
@@ -694,6 +684,7 @@ def test_fourth_node_added_dynamically_receives_the_state(nodes, monkeypatch):
     victim = next(g for g in group if not g.is_leader())
     victim.close()
     leader.apply("request_join", "j2", "127.0.0.1", {"internal": 3032}, timeout_s=15)
-    wait_until(lambda: fourth.snapshot().join is not None, 15, "the join plan reached node 4")
+    wait_until(lambda: fourth.snapshot().join is not None, 15,
+               message="the join plan reached node 4")
     assert fourth.snapshot().join.partitions == (3, 4)
     assert len(fourth.raft_status()) and fourth.raft_status()["partner_nodes_count"] == 3

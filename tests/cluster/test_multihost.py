@@ -15,6 +15,7 @@ from support.cluster import replica_checksums_agree, topology
 from voltdb_py._testing import TempCluster, TempServer, deployment_xml, wait_until
 from voltdb_py.client import AsyncClient, Client
 from voltdb_py.hashinator import make_hashinator
+from voltdb_py.node.cluster import free_port
 from voltdb_py.types import Status
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
@@ -219,10 +220,7 @@ def test_complete_cluster_refuses_more_hosts_and_mismatched_hosts(tmp_path):
 
 
 def test_hosts_must_agree_on_the_schema(tmp_path):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     dep = deployment_xml(2, kfactor=1, heartbeat_timeout_s=2)
     args = ["--host", f"127.0.0.1:{port}", "--count", "2", "--zookeeper", "127.0.0.1:0"]
     a = TempServer(schema=SCHEMA, deployment=dep, directory=tmp_path / "a",

@@ -309,10 +309,8 @@ class TempCluster:
                                            heartbeat_timeout_s=heartbeat_timeout_s)
         args: list[list[str]] = [[] for _ in range(hosts)]
         if hosts > 1:
-            import socket
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                seed = s.getsockname()[1]
+            from voltdb_py.node.cluster import free_port
+            seed = free_port()
             for i in range(hosts):
                 args[i] = ["--host", f"127.0.0.1:{seed}", "--count", str(hosts),
                            "--internal", f"127.0.0.1:{seed if i == 0 else 0}",

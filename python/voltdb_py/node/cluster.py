@@ -126,7 +126,9 @@ def _with_handle(data: bytes, handle: int) -> bytes:
     return data[:5] + struct.pack(">q", handle) + data[13:]
 
 
-def _free_port(ip: str) -> int:
+def free_port(ip: str = "127.0.0.1") -> int:
+    """A TCP port free on ip now ("" = every address); another process may take it before
+    it is bound again, so use it at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((ip or "0.0.0.0", 0))
@@ -237,7 +239,7 @@ class ClusterHost:
         self.internal_address = (ip, self._server.sockets[0].getsockname()[1])
         rip, rport = self.opts.raft
         if rport == 0:
-            rport = _free_port(rip or ip)
+            rport = free_port(rip or ip)
         self.raft_port = rport
         self.raft_ip = rip or ip
 
@@ -341,7 +343,7 @@ class ClusterHost:
             # the half holding the lowest host id go on; here host 0 casts a second,
             # tie-breaking Raft vote (a witness node in its process) to the same effect.
             ip = addrs[0].rpartition(":")[0]
-            addrs.append(f"{ip}:{_free_port(ip)}")
+            addrs.append(f"{ip}:{free_port(ip)}")
         self._peers_msg = ["peers", addrs, instances]
         for c, _i in ordered:
             c.reply(self._peers_msg + [c.peername[0]])
@@ -472,7 +474,6 @@ class ClusterHost:
             self.db.reset_partition_count(count)
         self.node.host_id = self.host_id
         self.node.config.host_id = self.host_id
-        self.live = frozenset()
         now = time.monotonic()
         for h in snap.topology.hosts:
             self.last_heard[h] = now

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from voltdb_py.node.cluster import free_port
 from voltdb_py.node.root import READY_FILE, RootError, init_root
 
 STATE_FILE = "cluster.json"
@@ -40,12 +40,6 @@ def _alive(pid: int) -> bool:
         return done == 0
     except ChildProcessError:
         return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -91,7 +85,7 @@ def cluster_up(directory: str | os.PathLike[str], hosts: int, kfactor: int = 0,
     roots = [base / f"host{i}" for i in range(hosts)]
     for root in roots:
         init_root(root, cfg, schema, classes, force=force or old is not None)
-    internal0 = 3021 if port_base else _free_port()
+    internal0 = 3021 if port_base else free_port()
     seed = f"127.0.0.1:{internal0}"
     procs: list[subprocess.Popen] = []
     try:
