@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import sys
 import time
 
@@ -23,7 +22,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_client import (  # noqa: E402
-    KEYS, SCHEMA, VALUE, Result, _drive, bench_loopback, kv_call, proc_cpu_s)
+    KEYS, SCHEMA, VALUE, Result, _drive, bench_ceiling, client_event_loop, kv_call, machine_line,
+    proc_cpu_s)
 
 from voltdb_py._testing import TempCluster  # noqa: E402
 from voltdb_py.client import AsyncClient  # noqa: E402
@@ -57,18 +57,23 @@ def bench_cluster(cl: TempCluster, n: int, in_flight: int) -> list[Result]:
 
 
 def run_all(n: int = 30_000, in_flight: int = 64) -> dict:
-    print(f"\nmachine: {platform.machine()} {os.cpu_count()} CPUs, "
-          f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{n} calls, {in_flight} in flight; servers' CPU is both hosts together")
+    with client_event_loop() as loop_kind:
+        print(machine_line(n, in_flight, loop_kind) + "; servers' CPU is both hosts together")
+        return _run_all(n, in_flight)
+
+
+def _run_all(n: int, in_flight: int) -> dict:
     with TempCluster(2, kfactor=1, sites_per_host=4, schema=SCHEMA,
                      heartbeat_timeout_s=10) as cl:
         async def load() -> None:
             async with await AsyncClient.connect(cl.addresses) as c:
                 await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
         asyncio.run(load())
-        ceiling = bench_loopback(n, in_flight)
+        echoes = bench_ceiling(n, in_flight)
         ours = bench_cluster(cl, n, in_flight)
-    print(ceiling.line(None))
+    ceiling = max(echoes, key=lambda r: r.rate)
+    for r in echoes:
+        print(r.line(None))
     for r in ours:
         print(r.line(ceiling.rate))
     return {"ceiling": ceiling, "ours": ours}

@@ -1140,6 +1140,47 @@ def encode_responses(handles, responses, int32_t cluster_rtt_ms=0):
         free(w.p)
 
 
+def encode_response_list(handles, responses, bint hashes=False):
+    """Encode one response frame per (handle, ClientResponse) pair, as a list of frames.
+
+    A response that cannot be encoded becomes an UNEXPECTED_FAILURE frame saying why (the
+    others are unaffected). With ``hashes``, returns (frames, crcs): the CRC-32C of each
+    frame after its client handle, the same whatever the handle (a cluster leader compares
+    its replicas' results by it).
+    """
+    cdef _wire_out w
+    cdef list hs = list(handles)
+    cdef list rs = list(responses)
+    cdef Py_ssize_t i, start, n = len(hs)
+    cdef list frames = []
+    cdef list crcs = [] if hashes else None
+    cdef int64_t handle
+    if len(rs) != n:
+        raise ValueError(f"{n} handles for {len(rs)} responses")
+    _wire_out_init(&w, 512)
+    try:
+        for i in range(n):
+            r = rs[i]
+            handle = hs[i]
+            w.n = 0
+            try:
+                _wire_put_response(&w, handle, r.status, r.status_string, r.app_status,
+                                   r.app_status_string, r.tables, 0)
+            except (VoltError, TypeError, ValueError, OverflowError) as exc:
+                w.n = 0
+                _wire_put_response(
+                    &w, handle, -3,  # Status.UNEXPECTED_FAILURE
+                    f"the result cannot be serialized: {type(exc).__name__}: {exc}",
+                    -128, None, (), 0)
+            frames.append(PyBytes_FromStringAndSize(<const char *>w.p, w.n))
+            if hashes:
+                start = 13 if w.n > 13 else w.n  # length (4), version (1), handle (8)
+                crcs.append(vdb_crc32c(0, w.p + start, <size_t>(w.n - start)))
+        return (frames, crcs) if hashes else frames
+    finally:
+        free(w.p)
+
+
 cdef int _wire_infer(object v) except -1000:
     """Pick the wire type code of a Python value (encode_invocation without types)."""
     if v is None:

@@ -197,3 +197,61 @@ def _alive(pid):
             return not any(line.startswith("State:") and "Z" in line for line in f)
     except OSError:
         return False
+
+
+def test_event_loop_choice(monkeypatch, tmp_path, files, capsys):
+    import asyncio
+
+    from voltdb_py._loop import use_event_loop
+    from voltdb_py.errors import VoltError
+
+    with pytest.raises(VoltError, match="VOLTDB_PY_EVENT_LOOP='fast': expected auto"):
+        use_event_loop("fast")
+    try:
+        assert use_event_loop("asyncio") == "asyncio"
+        assert type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy
+        try:
+            import uvloop  # noqa: F401
+            has_uvloop = True
+        except ImportError:
+            has_uvloop = False
+        assert use_event_loop("auto") == ("uvloop" if has_uvloop else "asyncio")
+        if not has_uvloop:
+            with pytest.raises(VoltError, match="uvloop is not installed"):
+                use_event_loop("uvloop")
+    finally:
+        use_event_loop("asyncio")
+    # a bad value stops `start` before anything runs
+    dep, ddl = files
+    root = tmp_path / "D"
+    assert _init(root, dep, ddl) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("VOLTDB_PY_EVENT_LOOP", "fast")
+    assert main(["start", "--dir", str(root), "--client", "127.0.0.1:0",
+                 "--admin", "127.0.0.1:0"]) == 1
+    assert "VOLTDB_PY_EVENT_LOOP='fast'" in capsys.readouterr().err
+    assert not (root / "ready.json").exists()
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("loop", ["asyncio", "auto"])
+def test_server_serves_on_either_event_loop(loop):
+    """Servers run on uvloop when it is installed; the plain asyncio loop must serve
+    the same (VOLTDB_PY_EVENT_LOOP=asyncio)."""
+    import asyncio
+
+    from voltdb_py._testing import TempServer
+    from voltdb_py.client import AsyncClient
+
+    async def calls(port):
+        async with await AsyncClient.connect(f"127.0.0.1:{port}") as c:
+            puts = await asyncio.gather(*(c.call("Put", i, str(i)) for i in range(200)))
+            gets = await asyncio.gather(*(c.call("Get", i) for i in range(200)))
+        assert all(r.status == 1 for r in puts)
+        assert [r.tables[0].rows for r in gets] == [[(str(i),)] for i in range(200)]
+
+    schema = DDL + "CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS " \
+                   "UPSERT INTO kv VALUES (?, ?);\n"
+    with TempServer(schema=schema, env={"VOLTDB_PY_EVENT_LOOP": loop}) as srv:
+        asyncio.run(calls(srv.client_port))

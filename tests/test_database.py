@@ -356,3 +356,48 @@ def test_adhoc_takes_ddl_like_voltdb(tmp_path):
         assert d.adhoc("DROP TABLE t", 1).status == Status.GRACEFUL_FAILURE
         ok(d.call("@AdHoc", "DROP TABLE t"))
         assert "T" not in d.catalog.tables
+
+
+_INT_ROUTE_DDL = "".join(
+    f"CREATE TABLE t_{t} (k {t} NOT NULL PRIMARY KEY, v INTEGER);\n"
+    f"PARTITION TABLE t_{t} ON COLUMN k;\n"
+    f"CREATE PROCEDURE Get_{t} PARTITION ON TABLE t_{t} COLUMN k AS "
+    f"SELECT v FROM t_{t} WHERE k = ?;\n"
+    for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"))
+
+
+def test_route_of_integer_keys_matches_the_coerced_value(tmp_path):
+    """route() takes a short way for an int key of an integer partition column: the same
+    partition as the coerced value's, None when the value is out of the column's range
+    (the call then runs where it lands and answers with the error)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from voltdb_py.errors import VoltError
+    from voltdb_py.types import coerce
+
+    d = Database.open(tmp_path / "db", sites_per_host=5)
+    try:
+        d.execute_ddl(_INT_ROUTE_DDL)
+        types = {"TINYINT": VoltType.TINYINT, "SMALLINT": VoltType.SMALLINT,
+                 "INTEGER": VoltType.INTEGER, "BIGINT": VoltType.BIGINT}
+        edges = [0, 1, -1, 127, -127, -128, 128, -129, 32767, -32768, 32768, 2**31 - 1,
+                 -2**31, 2**31, 2**63 - 1, -2**63, 2**63, -2**63 - 1]
+
+        @settings(max_examples=300, deadline=None)
+        @given(st.sampled_from(sorted(types)),
+               st.one_of(st.sampled_from(edges), st.integers(-2**70, 2**70)))
+        def check(tname, value):
+            vtype = types[tname]
+            try:
+                want = d._hashinator.partition_for_value(int(vtype), coerce(vtype, value))
+            except VoltError:
+                want = None
+            assert d.route(f"Get_{tname}", (value,)) == (want, True)
+            assert d.route(f"Get_{tname}", (str(value),))[0] in (None, want)
+
+        check()
+        assert d.route("Get_BIGINT", ()) == (None, True)
+        assert d.route("Nope", (1,)) == (None, True)
+    finally:
+        d.close()

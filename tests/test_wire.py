@@ -19,7 +19,7 @@ from voltdb_py import wire
 from voltdb_py.errors import CodecError, TypeMismatchError, ValueOutOfRangeError
 from voltdb_py.types import ClientResponse, Column, VoltTable, VoltType
 
-from support import wire_oracle
+from support import hash_oracle, wire_oracle
 
 voltdbclient = pytest.importorskip("voltdbclient")
 voltclient = pytest.importorskip("voltclient")
@@ -731,3 +731,33 @@ def test_encode_responses_errors():
     with pytest.raises(TypeMismatchError):
         wire.encode_responses([1], [ClientResponse(1, None, -128, None, [object()])])
     assert wire.encode_responses([], []) == b""
+
+
+@given(st.lists(_RESPONSES, max_size=6))
+def test_encode_response_list_matches_encode_response(resps):
+    objs = [ClientResponse(s, ss, -128 if aps is None else aps, astr, tbls)
+            for _h, s, ss, aps, astr, tbls in resps]
+    handles = [r[0] for r in resps]
+    frames = wire.encode_response_list(handles, objs)
+    assert frames == [wire.encode_response(h, r.status, r.status_string, r.app_status,
+                                           r.app_status_string, r.tables, 0)
+                      for h, r in zip(handles, objs)]
+    again, crcs = wire.encode_response_list([0] * len(objs), objs, True)
+    # the hash covers what follows the handle: the same whatever the handle
+    assert crcs == [hash_oracle.crc32c(f[13:]) for f in frames]
+    assert [f[13:] for f in again] == [f[13:] for f in frames]
+
+
+def test_encode_response_list_answers_unencodable_results_with_a_failure():
+    ok = ClientResponse(1, None, -128, None, [GREETING])
+    bad = ClientResponse(1, None, -128, None, [VoltTable([Column("N", VoltType.INTEGER)],
+                                                         [("not a number",)])])
+    frames = wire.encode_response_list([7, 8, 9], [ok, bad, ok])
+    assert wire.decode_response(frames[0][4:]) == ok and frames[2][13:] == frames[0][13:]
+    failed = wire.decode_response(frames[1][4:])
+    assert struct.unpack(">q", frames[1][5:13]) == (8,)
+    assert failed.status == -3 and "the result cannot be serialized" in failed.status_string
+    assert "TypeMismatchError" in failed.status_string
+    with pytest.raises(ValueError, match="2 handles for 1 responses"):
+        wire.encode_response_list([1, 2], [ok])
+    assert wire.encode_response_list([], [], True) == ([], [])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -109,6 +110,7 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_start(args: argparse.Namespace, argv: list[str]) -> int:
     """voltdb-py start: serve an initialized root (foreground, or detached with --background)."""
+    from voltdb_py._loop import EVENT_LOOP_ENV, use_event_loop
     from voltdb_py.node.main import serve, start_background
     from voltdb_py.node.root import RootError, load_root
     from voltdb_py.errors import VoltError
@@ -163,6 +165,10 @@ def run_start(args: argparse.Namespace, argv: list[str]) -> int:
             seeds = [("127.0.0.1", internal[1] or DEFAULT_INTERNAL_PORT)]
         cluster = ClusterOptions(seeds, count, internal, raft,
                                  placement_group=args.placement_group or "0", add=args.add)
+    try:
+        use_event_loop(os.environ.get(EVENT_LOOP_ENV, "auto"))
+    except VoltError as exc:
+        return fail(str(exc))
     if args.background:
         rest = [a for a in argv if a not in ("--background", "-B")]
         code, msg = start_background(rest, args.dir, cluster=cluster is not None)

@@ -85,12 +85,16 @@ def _pdb(pid: int) -> str:
     return f"p{pid}"
 
 
+_INT_VTYPES = {VoltType.TINYINT: 8, VoltType.SMALLINT: 16, VoltType.INTEGER: 32,
+               VoltType.BIGINT: 64}
+
+
 class _ProcRuntime:
     """A procedure ready to run: its class or SQL statement, planned for one catalog."""
 
     __slots__ = ("proc", "cls", "plans", "param_types", "read_only", "part_index",
                  "part_type", "part_table", "sql_stmt", "name", "fast", "result_columns",
-                 "stats")
+                 "stats", "part_int", "part_lo", "part_hi")
 
     def __init__(self, name: str, proc: Procedure | None, cls: type | None,
                  plans: dict[int, Any], param_types: list | None, read_only: bool,
@@ -104,6 +108,11 @@ class _ProcRuntime:
         self.read_only = read_only
         self.part_index = part_index
         self.part_type = part_type
+        # the type code and range (NULL sentinel included) when the partitioning column is
+        # an integer: route()'s short way
+        self.part_int = int(part_type) if part_type in _INT_VTYPES else -1
+        bits = _INT_VTYPES.get(part_type, 64)
+        self.part_lo, self.part_hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         self.part_table = part_table
         self.sql_stmt = sql_stmt
         self.fast: Any = None  # compiled PointProcedure, when the procedure qualifies
@@ -891,6 +900,11 @@ class Database:
         answers with the error.
         """
         rt = self._procs.get(procedure) if isinstance(procedure, str) else None
+        if rt is not None and rt.part_int >= 0 and 0 <= rt.part_index < len(params):
+            value = params[rt.part_index]
+            if type(value) is int and rt.part_lo <= value <= rt.part_hi:
+                # the common case, without coerce(): the same partition
+                return self._hashinator.partition_for_value(rt.part_int, value), rt.read_only
         if rt is None:
             real = self._procs_ci.get(procedure.upper()) if isinstance(procedure, str) \
                 else None

@@ -17,7 +17,7 @@ from voltdb_py.errors import CodecError
 __all__ = [
     "InvocationError", "split_frames", "decode_login", "encode_login", "encode_login_response",
     "encode_login_failure", "decode_login_response", "decode_invocation", "encode_invocation",
-    "encode_response", "encode_responses", "decode_response", "decode_response_frames", "encode_volttable", "decode_volttable",
+    "encode_response", "encode_responses", "encode_response_list", "decode_response", "decode_response_frames", "encode_volttable", "decode_volttable",
     "FrameBuffer", "read_frame", "DEFAULT_MAX_FRAME_BYTES",
 ]
 
@@ -32,6 +32,7 @@ decode_invocation = _engine.decode_invocation
 encode_invocation = _engine.encode_invocation
 encode_response = _engine.encode_response
 encode_responses = _engine.encode_responses
+encode_response_list = _engine.encode_response_list
 decode_response = _engine.decode_response
 decode_response_frames = _engine.decode_response_frames
 encode_volttable = _engine.encode_volttable

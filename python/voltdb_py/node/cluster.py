@@ -107,6 +107,12 @@ class ClusterOptions:
     instance: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
+#: New calls one group commit takes at most (replication batches are all taken); the rest
+#: wait for the next event-loop turn. Smaller groups did not help here (unlike a single
+#: host's answers, server.ANSWER_CHUNK): the three processes already overlap.
+WORK_CHUNK = 256
+
+
 def _response_bytes(resp: ClientResponse) -> bytes:
     """A response as wire bytes with client handle 0 (the router patches the handle)."""
     try:
@@ -136,12 +142,21 @@ def free_port(ip: str = "127.0.0.1") -> int:
 
 
 class _Call:
-    """A single-partition call waiting for, or running on, its leader."""
+    """A single-partition call waiting for, or running on, its leader.
 
-    __slots__ = ("pid", "proc", "params", "dest", "read_only", "reply", "moved")
+    Its answer goes to ``reply`` (the response frame with handle 0), or, without one, to
+    client connection ``conn`` under ``handle``: a client's call on its leader's host costs
+    no closures. When the partition moves away before it runs, ``moved(why)`` is called,
+    or, without one, the call is routed again (``attempt`` counts the tries).
+    """
+
+    __slots__ = ("pid", "proc", "params", "dest", "read_only", "reply", "moved", "conn",
+                 "handle", "attempt")
 
     def __init__(self, pid: int, proc: str, params: Any, dest: int | None, read_only: bool,
-                 reply: Callable[[bytes], None], moved: Callable[[str], None]) -> None:
+                 reply: Callable[[bytes], None] | None,
+                 moved: Callable[[str], None] | None = None, conn: Any = None,
+                 handle: int = 0) -> None:
         self.pid = pid
         self.proc = proc
         self.params = params
@@ -149,6 +164,9 @@ class _Call:
         self.read_only = read_only
         self.reply = reply
         self.moved = moved
+        self.conn = conn
+        self.handle = handle
+        self.attempt = 0
 
 
 class _Lead:
@@ -160,7 +178,7 @@ class _Lead:
         self.seq = seq                       # last sequence number sent
         self.acked: dict[int, int] = {}      # replica host -> last acknowledged seq
         self.sent: dict[int, tuple] = {}     # seq -> (entries, ids, hashes) until acked
-        self.waiters: deque[tuple[int, Callable[[bytes], None], bytes]] = deque()
+        self.waiters: deque[tuple[int, _Call, bytes]] = deque()  # (seq, call, answer)
         self.ready = False                   # repaired and serving
         self.held: list[_Call] = []          # calls that came before it was ready
 
@@ -457,7 +475,7 @@ class ClusterHost:
             elif lead is not None:
                 del self.leads[pid]
                 for call in lead.held:
-                    call.moved("leader changed")
+                    self._moved(call, "leader changed")
         for lead in self.leads.values():
             for h in list(lead.acked):
                 if h not in live:
@@ -710,6 +728,10 @@ class ClusterHost:
         others are written to conn when they arrive."""
         out: list[bytes] = []
         node = self.node
+        db_route = self.db.route
+        # User procedures routed by their key take the short way, unless something needs
+        # route()'s checks (stopping, forming, paused).
+        plain = not (node.stopping or self.stopping or self.snap is None or node.paused)
         for body in bodies:
             try:
                 proc, handle, params, ext = wire.decode_invocation(body)
@@ -720,6 +742,12 @@ class ClusterHost:
             except _errors.CodecError as exc:
                 conn.abort(f"unreadable invocation: {exc}")
                 return out
+            if plain and not ext and proc[:1] != "@":
+                pid, ro = db_route(proc, params)
+                if pid is not None and pid >= 0:
+                    self._route_sp(_Call(pid, proc, params, None, ro, None, None, conn,
+                                         handle))
+                    continue
 
             def reply(data: bytes, conn: Any = conn, handle: int = handle) -> None:
                 self._deliver(conn, _with_handle(data, handle))
@@ -781,7 +809,7 @@ class ClusterHost:
                     dest not in self.topology.partitions:
                 return _error_bytes(Status.GRACEFUL_FAILURE, f"Partition {dest} does not exist")
             ro = self.db.is_read_only(proc)
-            self._route_sp(_Call(dest, proc, params, dest, bool(ro), reply, lambda why: None))
+            self._route_sp(_Call(dest, proc, params, dest, bool(ro), reply))
             return None
         if proc.startswith("@"):
             upper = proc.upper()
@@ -801,7 +829,7 @@ class ClusterHost:
                 if pid is None:
                     return _response_bytes(node.dispatch(conn, proc, params, ext))
                 self._route_sp(_Call(pid, "@LoadSinglepartitionTable", params, None, False,
-                                     reply, lambda why: None))
+                                     reply))
                 return None
             if upper == "@STOPNODE":
                 return self._stop_node(conn, params)
@@ -826,7 +854,7 @@ class ClusterHost:
             return _response_bytes(node.dispatch(conn, proc, params, ext))
         if pid < 0:
             return self._route_mp("txn", proc, params, reply)
-        self._route_sp(_Call(pid, proc, params, None, ro, reply, lambda why: None))
+        self._route_sp(_Call(pid, proc, params, None, ro, reply))
         return None
 
     def _stop_node(self, conn: Any, params: tuple) -> bytes:
@@ -880,35 +908,54 @@ class ClusterHost:
 
     # ------------------------------------------------------------------ single-partition
 
-    def _route_sp(self, call: _Call, attempt: int = 0) -> None:
+    def _route_sp(self, call: _Call) -> None:
         part = self.topology.partitions.get(call.pid)
         if part is None:
-            call.reply(_error_bytes(Status.GRACEFUL_FAILURE,
-                                    f"Partition {call.pid} does not exist"))
+            self._reply(call, _error_bytes(Status.GRACEFUL_FAILURE,
+                                           f"Partition {call.pid} does not exist"))
             return
         leader = part.leader
         if leader == self.host_id:
-            call.moved = lambda why: self._reroute(call, attempt, why)
-            self._submit(call)
+            self._batch.append(call)
+            if not self._work_scheduled:
+                self._work_scheduled = True
+                self.loop.call_soon(self._work)
             return
 
         def done(ok: bool, payload: Any) -> None:
             if ok and payload[0] == "ok":
-                call.reply(payload[1])
+                self._reply(call, payload[1])
             elif ok:  # "moved": not executed; send it where it belongs now
-                self._reroute(call, attempt, payload[1])
+                self._reroute(call, payload[1])
             else:
-                call.reply(_error_bytes(Status.RESPONSE_UNKNOWN, MASTERSHIP_CHANGED))
+                self._reply(call, _error_bytes(Status.RESPONSE_UNKNOWN, MASTERSHIP_CHANGED))
         self._request(leader, "sp", [call.pid, self.snap.hashinator_version, call.proc,
                                      call.params, call.dest, call.read_only], done)
 
-    def _reroute(self, call: _Call, attempt: int, why: str) -> None:
+    def _reply(self, call: _Call, data: bytes) -> None:
+        """Answer a call with a response frame (its handle is set here)."""
+        if call.reply is not None:
+            call.reply(data)
+        else:
+            self._deliver(call.conn, _with_handle(data, call.handle))
+
+    def _moved(self, call: _Call, why: str) -> None:
+        """The call was not run here: this host does not lead its partition (any more)."""
+        if call.moved is not None:
+            call.moved(why)
+        else:
+            self._reroute(call, why)
+
+    def _reroute(self, call: _Call, why: str) -> None:
+        attempt = call.attempt
         if attempt >= 50 or self.stopping:
-            call.reply(_error_bytes(Status.SERVER_UNAVAILABLE,
-                                    f"no leader for partition {call.pid} took the call: {why}"))
+            self._reply(call, _error_bytes(
+                Status.SERVER_UNAVAILABLE,
+                f"no leader for partition {call.pid} took the call: {why}"))
             return
+        call.attempt = attempt + 1
         delay = 0 if attempt == 0 else min(0.02 * attempt, 0.5)
-        self.loop.call_later(delay, self._route_sp, call, attempt + 1)
+        self.loop.call_later(delay, self._route_sp, call)
 
     def _msg_sp(self, h: int, rid: int, pid: int, hashver: int, proc: str, params: list,
                 dest: int | None, read_only: bool) -> None:
@@ -952,23 +999,33 @@ class ClusterHost:
                     self._submit(c)
 
     def _work(self) -> None:
-        """One event-loop turn's work in one group commit: the replication batches that
-        arrived (replayed with their leaders' transaction ids), then the new calls this
-        host leads (replicated to the other replicas, answered once they acknowledged)."""
+        """One group commit: the replication batches that arrived (replayed with their
+        leaders' transaction ids), then up to WORK_CHUNK new calls this host leads
+        (replicated to the other replicas, answered once they acknowledged); more calls
+        wait for the next event-loop turn, so answers go out while the rest run."""
         self._work_scheduled = False
         if self.db._mp_session is not None:
             return  # a multi-partition transaction holds the write lock: after its end
         reps, self._reps = self._reps, []
-        batch, self._batch = self._batch, []
+        batch = self._batch
+        if len(batch) > WORK_CHUNK:
+            self._batch = batch[WORK_CHUNK:]
+            batch = batch[:WORK_CHUNK]
+            self._schedule_work()
+        else:
+            self._batch = []
         calls = []
         if self.mp is not None:
             self._deferred += batch
         else:
+            leads = self.leads
+            lease_ok = self.lease_ok
             for call in batch:
-                lead = self.leads.get(call.pid)
+                lead = leads.get(call.pid)
                 if lead is None:
-                    call.moved(f"host {self.host_id} no longer leads partition {call.pid}")
-                elif not lead.ready or not self.lease_ok:
+                    self._moved(call, f"host {self.host_id} no longer leads partition "
+                                      f"{call.pid}")
+                elif not lead.ready or not lease_ok:
                     lead.held.append(call)
                 else:
                     calls.append(call)
@@ -990,29 +1047,38 @@ class ClusterHost:
             err = _error_bytes(Status.UNEXPECTED_FAILURE,
                                f"unexpected error: {type(exc).__name__}: {exc}")
             for c in calls:
-                c.reply(err)
+                self._reply(c, err)
             return
-        at = 0
-        for h, pid, epoch, seq, rents, rids, committed in reps:
-            rep = self.replicas[pid]
-            part = resps[at:at + len(rents)]
-            at += len(rents)
-            rep.applied = seq
-            rep.log[seq] = (rents, rids)
-            for s in [s for s in rep.log if s <= committed]:
-                del rep.log[s]
-            self._send(h, ["repa", pid, epoch, seq,
-                           [zlib.crc32(_response_bytes(r)) for r in part]])
+        if reps:
+            _frames, hashes = wire.encode_response_list([0] * n_rep, resps[:n_rep], True)
+            at = 0
+            for h, pid, epoch, seq, rents, rids, committed in reps:
+                rep = self.replicas[pid]
+                k = len(rents)
+                rep.applied = seq
+                rep.log[seq] = (rents, rids)
+                for s in [s for s in rep.log if s <= committed]:
+                    del rep.log[s]
+                self._send(h, ["repa", pid, epoch, seq, hashes[at:at + k]])
+                at += k
         if calls:
             self._lead_calls(calls, entries[n_rep:], resps[n_rep:], ids[n_rep:])
+        if self._outbox:
+            self._flush_outbox()
 
     def _lead_calls(self, calls: list[_Call], entries: list, resps: list, ids: list) -> None:
+        # A client's call made here is encoded with its handle; others with 0 (the
+        # router sets the handle). The hashes do not depend on the handle.
+        datas, hashes = wire.encode_response_list(
+            [c.handle if c.reply is None else 0 for c in calls], resps, True)
         writes: dict[int, list[int]] = {}
-        datas = []
         for i, c in enumerate(calls):
-            datas.append(_response_bytes(resps[i]))
             if not c.read_only:
-                writes.setdefault(c.pid, []).append(i)
+                idx = writes.get(c.pid)
+                if idx is None:
+                    writes[c.pid] = [i]
+                else:
+                    idx.append(i)
         for pid, idx in writes.items():
             lead = self.leads[pid]
             lead.seq += 1
@@ -1022,15 +1088,22 @@ class ClusterHost:
                 continue  # nobody to replicate to
             ents = [entries[i] for i in idx]
             eids = [ids[i] for i in idx]
-            hashes = [zlib.crc32(datas[i]) for i in idx]
-            lead.sent[lead.seq] = (ents, eids, hashes)
+            lead.sent[lead.seq] = (ents, eids, [hashes[i] for i in idx])
             msg = ["rep", pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
             for r in lead.acked:
                 self._send(r, msg)
-        for i, c in enumerate(calls):
-            lead = self.leads[c.pid]
+        # An answer waits until every write before it (its own included) is acknowledged.
+        wait: dict[int, int] = {}
+        for pid, lead in self.leads.items():
             if lead.acked and lead.committed() < lead.seq:
-                lead.waiters.append((lead.seq, c.reply, datas[i]))
+                wait[pid] = lead.seq
+        deliver = self._deliver
+        for i, c in enumerate(calls):
+            seq = wait.get(c.pid)
+            if seq is not None:
+                self.leads[c.pid].waiters.append((seq, c, datas[i]))
+            elif c.reply is None:
+                deliver(c.conn, datas[i])
             else:
                 c.reply(datas[i])
 
@@ -1071,12 +1144,18 @@ class ClusterHost:
 
     def _release(self, lead: _Lead) -> None:
         done = lead.committed()
-        for s in [s for s in lead.sent if s <= done]:
-            del lead.sent[s]
+        sent = lead.sent
+        if sent:
+            for s in [s for s in sent if s <= done]:
+                del sent[s]
         w = lead.waiters
+        deliver = self._deliver
         while w and w[0][0] <= done:
-            _seq, reply, data = w.popleft()
-            reply(data)
+            _seq, call, data = w.popleft()
+            if call.reply is None:
+                deliver(call.conn, data)
+            else:
+                call.reply(data)
         if self._mp_ready is not None:
             self._check_ready()
 

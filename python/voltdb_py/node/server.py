@@ -52,8 +52,6 @@ TOPOLOGY_CHECK_S = 5.0
 MAX_LOGIN_FRAME_BYTES = 64 * 1024
 WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024
 WRITE_LOW_WATER_BYTES = 1024 * 1024
-#: Responses of one batch (one write) stop growing past this size.
-BATCH_RESPONSE_BYTES = 256 * 1024
 BUILD_STRING = f"{__version__} voltdb_py"
 #: VoltDB's answer to a write while the cluster is paused (admin mode).
 PAUSED_MESSAGE = "Server is paused and is available in read-only mode - please try again later."
@@ -106,9 +104,12 @@ class ServerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# Invocations taken from a connection's queue at a time; their consecutive user-procedure
-# calls share one group commit.
-GROUP_CALLS = 128
+#: Invocations taken from a connection's queue at a time: their consecutive user-procedure
+#: calls share one group commit, and their answers go out in one write before the next
+#: group runs. Small groups let the client work on the first answers while the server
+#: runs the rest, so the two processes overlap instead of taking turns (measured with 64
+#: calls in flight on 2 cores: about twice the rate of answering 128 calls at once).
+ANSWER_CHUNK = 16
 
 
 class Caller:
@@ -229,28 +230,20 @@ class Connection(asyncio.Protocol):
         self._drain()
 
     def _drain(self) -> None:
-        """Execute queued requests in order, writing each batch's responses with one write.
-
-        A batch ends at BATCH_RESPONSE_BYTES of responses, so a flood of calls with large
-        answers cannot pile up unbounded output before the transport says it is full.
-        """
+        """Execute queued requests in order, ANSWER_CHUNK at a time, each group's answers
+        written with one write; stop while the transport is full (pause_writing)."""
         node = self.node
         pending = self.pending
         while pending and not self.write_paused and not self.closed:
-            out = []
-            size = 0
-            while pending and size < BATCH_RESPONSE_BYTES:
-                if len(pending) <= GROUP_CALLS:
-                    bodies = list(pending)
-                    pending.clear()
-                else:
-                    bodies = [pending.popleft() for _ in range(GROUP_CALLS)]
-                for frame in node.execute_frames(self, bodies):
-                    out.append(frame)
-                    size += len(frame)
-                if self.closed:
-                    pending.clear()
-                    return
+            if len(pending) <= ANSWER_CHUNK:
+                bodies = list(pending)
+                pending.clear()
+            else:
+                bodies = [pending.popleft() for _ in range(ANSWER_CHUNK)]
+            out = node.execute_frames(self, bodies)
+            if self.closed:
+                pending.clear()
+                return
             if self.transport is not None and out:
                 self.transport.write(b"".join(out) if len(out) > 1 else out[0])
         node.after_batch()
