@@ -1009,13 +1009,18 @@ cdef inline void _wire_patch32(_wire_out *w, Py_ssize_t at, Py_ssize_t v) noexce
 
 cdef int _wire_put_table(_wire_out *w, object table, str what) except -1:
     """Append a full VoltTable (§8) with exact total, header and row lengths."""
-    cdef Py_ssize_t start = w.n, hstart, rstart, ncols, i, j, nrows
-    cdef list codes = []
     try:
         cols = table.columns
         rows = table.rows
     except AttributeError:
         raise TypeMismatchError(f"{what}: {type(table).__name__} is not a VoltTable") from None
+    return _wire_put_table_parts(w, cols, rows, what)
+
+
+cdef int _wire_put_table_parts(_wire_out *w, object cols, object rows, str what) except -1:
+    """Append a VoltTable given as its columns and rows."""
+    cdef Py_ssize_t start = w.n, hstart, rstart, ncols, i, j, nrows
+    cdef list codes = []
     ncols = len(cols)
     if ncols < 1 or ncols > _WIRE_MAX_COLUMNS:
         raise ValueOutOfRangeError(f"{what}: a VoltTable needs 1..32767 columns, not {ncols}")
@@ -1102,6 +1107,30 @@ cdef int _wire_put_response(_wire_out *w, int64_t handle, int status, status_str
     return 0
 
 
+cdef int _wire_put_item(_wire_out *w, int64_t handle, object item,
+                        int32_t cluster_rtt_ms) except -1:
+    """Append the response frame of a call result: a ClientResponse, or a (columns, rows)
+    tuple for a success with one table (Database.run_many's compiled point calls)."""
+    cdef Py_ssize_t start = w.n
+    if type(item) is not tuple:
+        return _wire_put_response(w, handle, item.status, item.status_string,
+                                  item.app_status, item.app_status_string, item.tables,
+                                  cluster_rtt_ms)
+    if len(<tuple>item) != 2:
+        raise ValueError("a result item is a ClientResponse or (columns, rows)")
+    _wire_put_be(w, 0, 4)
+    _wire_put_be(w, 0, 1)
+    _wire_put_be(w, <uint64_t>handle, 8)
+    _wire_put_be(w, 0, 1)                 # no status strings
+    _wire_put_be(w, 1, 1)                 # SUCCESS
+    _wire_put_be(w, <uint64_t><uint8_t><int8_t>-128, 1)  # app status unset
+    _wire_put_be(w, <uint64_t>cluster_rtt_ms, 4)
+    _wire_put_be(w, 1, 2)
+    _wire_put_table_parts(w, (<tuple>item)[0], (<tuple>item)[1], "result")
+    _wire_patch32(w, start, w.n - start - 4)
+    return 0
+
+
 def encode_response(int64_t handle, int status, status_string=None, app_status=None,
                     app_status_string=None, tables=(), int32_t cluster_rtt_ms=0):
     """Encode a full response frame (length prefix included); bits 4 and 6 are never set."""
@@ -1118,6 +1147,8 @@ def encode_response(int64_t handle, int status, status_string=None, app_status=N
 def encode_responses(handles, responses, int32_t cluster_rtt_ms=0):
     """Encode one response frame per (handle, ClientResponse) pair, concatenated in order.
 
+    A response may also be a (columns, rows) tuple: a success with that one table.
+
     Each frame is what encode_response(handle, r.status, r.status_string, r.app_status,
     r.app_status_string, r.tables, cluster_rtt_ms) returns. Any response that cannot be
     encoded fails the whole call (with encode_response's exception); handles and
@@ -1132,19 +1163,21 @@ def encode_responses(handles, responses, int32_t cluster_rtt_ms=0):
     _wire_out_init(&w, 256 * n + 64)
     try:
         for i in range(n):
-            r = rs[i]
-            _wire_put_response(&w, hs[i], r.status, r.status_string, r.app_status,
-                               r.app_status_string, r.tables, cluster_rtt_ms)
+            _wire_put_item(&w, hs[i], rs[i], cluster_rtt_ms)
         return _wire_out_bytes(&w)
     finally:
         free(w.p)
 
 
-def encode_response_list(handles, responses, bint hashes=False):
+def encode_response_list(handles, responses, bint hashes=False, int32_t cluster_rtt_ms=0,
+                         names=None):
     """Encode one response frame per (handle, ClientResponse) pair, as a list of frames.
 
+    A response may also be a (columns, rows) tuple: a success with that one table.
+
     A response that cannot be encoded becomes an UNEXPECTED_FAILURE frame saying why (the
-    others are unaffected). With ``hashes``, returns (frames, crcs): the CRC-32C of each
+    others are unaffected), naming the procedure when ``names`` (one per response) is
+    given. With ``hashes``, returns (frames, crcs): the CRC-32C of each
     frame after its client handle, the same whatever the handle (a cluster leader compares
     its replicas' results by it).
     """
@@ -1164,14 +1197,14 @@ def encode_response_list(handles, responses, bint hashes=False):
             handle = hs[i]
             w.n = 0
             try:
-                _wire_put_response(&w, handle, r.status, r.status_string, r.app_status,
-                                   r.app_status_string, r.tables, 0)
-            except (VoltError, TypeError, ValueError, OverflowError) as exc:
+                _wire_put_item(&w, handle, r, cluster_rtt_ms)
+            except (VoltError, TypeError, ValueError, OverflowError, AttributeError) as exc:
                 w.n = 0
+                what = "the result" if names is None else f"the result of {names[i]}"
                 _wire_put_response(
                     &w, handle, -3,  # Status.UNEXPECTED_FAILURE
-                    f"the result cannot be serialized: {type(exc).__name__}: {exc}",
-                    -128, None, (), 0)
+                    f"{what} cannot be serialized: {type(exc).__name__}: {exc}",
+                    -128, None, (), cluster_rtt_ms)
             frames.append(PyBytes_FromStringAndSize(<const char *>w.p, w.n))
             if hashes:
                 start = 13 if w.n > 13 else w.n  # length (4), version (1), handle (8)

@@ -149,3 +149,33 @@ def test_point_procedure_rejects_out_of_range_indexes():
                 {"row_sources": (0,)}, {"projection": (1,)}):
         with pytest.raises(ValueError):
             make(**bad)
+
+
+_RUN_MANY_DDL = """
+CREATE TABLE kv (k BIGINT NOT NULL PRIMARY KEY, v VARCHAR(20), n INTEGER);
+PARTITION TABLE kv ON COLUMN k;
+CREATE PROCEDURE Put PARTITION ON TABLE kv COLUMN k AS INSERT INTO kv VALUES (?, ?, ?);
+CREATE PROCEDURE Get PARTITION ON TABLE kv COLUMN k AS SELECT v, n FROM kv WHERE k = ?;
+CREATE PROCEDURE Cnt AS SELECT COUNT(*) FROM kv;
+"""
+
+
+def test_run_many_results_encode_as_call_many_responses(tmp_path):
+    """run_many gives a compiled point call's success as (columns, rows); encoded, it is
+    byte for byte the frame of call_many's ClientResponse for the same call."""
+    from voltdb_py import Database, wire
+
+    calls = [("Put", [i, f"v{i}", i * 2]) for i in range(20)]
+    calls += [("Put", [3, "dup", 0]), ("Get", [3]), ("Get", [99]), ("Cnt", []),
+              ("Put", ["x", "bad", 1]), ("Get", [7])]
+    out = []
+    for name, method in (("a", "run_many"), ("b", "call_many")):
+        with Database.open(tmp_path / name, sites_per_host=3) as db:
+            db.execute_ddl(_RUN_MANY_DDL)
+            out.append(getattr(db, method)(calls))
+    items, resps = out
+    assert sum(type(r) is tuple for r in items) == 23   # 20 puts, 3 gets
+    assert [r.status for r in resps if r.status != 1] == [-2, -2]  # duplicate, bad key
+    handles = list(range(len(calls)))
+    assert wire.encode_response_list(handles, items) == wire.encode_response_list(handles, resps)
+    assert wire.encode_responses(handles, items, 3) == wire.encode_responses(handles, resps, 3)

@@ -9,25 +9,33 @@ from voltdb_py.node.server import NodeServer
 from voltdb_py.types import ClientResponse, Column, Status, VoltTable, VoltType
 
 
+_V = [Column("V", VoltType.BIGINT)]
+
+
 class _Db:
-    """Answers Echo with its parameter and Bad with a result the codec cannot encode."""
+    """Answers Echo with its parameter (as run_many gives a compiled point call's result,
+    (columns, rows)), Echo2 the same as a ClientResponse, and Bad with a result the codec
+    cannot encode."""
 
     def __init__(self) -> None:
         self.batches: list[list] = []
 
     @staticmethod
-    def _answer(proc: str, params: tuple) -> ClientResponse:
+    def _answer(proc: str, params: tuple) -> ClientResponse | tuple:
         if proc == "Bad":
             return ClientResponse(Status.SUCCESS, None, -128, None, [object()])
-        return ClientResponse(Status.SUCCESS, None, -128, None,
-                              [VoltTable([Column("V", VoltType.BIGINT)], [(params[0],)])])
+        if proc == "Echo":
+            return (_V, [(params[0],)])
+        return ClientResponse(Status.SUCCESS, None, -128, None, [VoltTable(_V, [(params[0],)])])
 
-    def call_many(self, calls):
+    def run_many(self, calls):
         self.batches.append(list(calls))
         return [self._answer(p, tuple(a)) for p, a in calls]
 
     def call(self, proc, *params):
-        return self._answer(proc, params)
+        r = self._answer(proc, params)
+        return ClientResponse(Status.SUCCESS, None, -128, None, [VoltTable(*r)]) \
+            if type(r) is tuple else r
 
 
 class _Conn:
@@ -52,8 +60,10 @@ def _inv(proc: str, handle: int, *params) -> bytes:
 
 
 def test_group_answers_in_order_with_one_commit_group():
-    db, pairs = _run([_inv("Echo", h, h * 10) for h in range(1, 6)])
+    db, pairs = _run([_inv("Echo" if h % 2 else "Echo2", h, h * 10) for h in range(1, 6)])
     assert [h for h, _r in pairs] == [1, 2, 3, 4, 5]
+    assert all(r.status == 1 and r.status_string is None and r.app_status == -128
+               and r.tables[0].columns == _V for _h, r in pairs)
     assert [r.tables[0].rows for _h, r in pairs] == [[(h * 10,)] for h in range(1, 6)]
     assert len(db.batches) == 1
 

@@ -786,6 +786,25 @@ class Database:
                   ) -> list[ClientResponse]:
         """Run several calls in order with group commit; one response per call.
 
+        The same as :meth:`run_many`, with every result a ClientResponse.
+        """
+        out = self.run_many(calls, txn_ids_out=txn_ids_out, txn_ids_in=txn_ids_in)
+        for i, r in enumerate(out):
+            if type(r) is tuple:
+                out[i] = ClientResponse(Status.SUCCESS, None, APP_STATUS_UNSET, None,
+                                        [VoltTable(r[0], r[1])])
+        return out
+
+    def run_many(self, calls: Iterable[tuple[str, Sequence[Any]]], *,
+                 txn_ids_out: list | None = None,
+                 txn_ids_in: Sequence[Sequence[tuple[int, int]]] | None = None
+                 ) -> list[Any]:
+        """Run several calls in order with group commit; one result per call, for the wire.
+
+        A result is a ClientResponse, or, for a compiled point procedure that succeeded,
+        a (columns, rows) tuple standing for a success with that one table: the servers
+        encode it (wire.encode_responses) without building response objects.
+
         Each call is still its own transaction: it sees the calls before it, and a call
         that fails leaves no trace. The writes of consecutive compiled point procedures
         (see docs/internals.md) share one LMDB commit, made before this returns, so a
@@ -802,7 +821,7 @@ class Database:
         :raises StorageError: the group commit failed; none of the group's writes stand.
         """
         self._check_open()
-        out: list[ClientResponse] = []
+        out: list[Any] = []
         append = out.append
         with self._lock:
             self._check_open()
@@ -842,9 +861,7 @@ class Database:
                         st[1] += 1
                         append(ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc)))
                         continue
-                    rows = result if fast.read_only else [(result,)]
-                    append(ClientResponse(Status.SUCCESS, None, APP_STATUS_UNSET, None,
-                                          [VoltTable(rt.result_columns, rows)]))
+                    append((rt.result_columns, result if fast.read_only else [(result,)]))
                 if txn is not None:
                     self._storage.commit(txn)
                     txn = None

@@ -1031,6 +1031,7 @@ class ClusterHost:
                     calls.append(call)
         if not calls and not reps:
             return
+        ahead = self._send_ahead(calls) if calls else None
         entries: list = []
         ids_in: list = []
         for r in reps:
@@ -1041,9 +1042,22 @@ class ClusterHost:
         entries += [[c.proc, list(c.params), c.dest] for c in calls]
         ids_in += [None] * len(calls)
         try:
-            resps, ids = self._execute(entries, ids_in)
+            try:
+                resps, ids = self._execute(entries, ids_in)
+            except Exception:
+                if not ahead:
+                    raise
+                # The replicas run these writes already: the group must stand here too.
+                # It was rolled back as a whole (a full map has grown since): run it again.
+                log.exception("a group of %d calls failed; running it again", len(entries))
+                resps, ids = self._execute(entries, ids_in)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
             log.exception("a group of %d calls failed", len(entries))
+            if ahead:
+                self._fatal(f"a group of writes already sent to the replicas failed here "
+                            f"twice ({type(exc).__name__}: {exc}); this host stops so "
+                            "that a replica leads", abort=True)
+                return
             err = _error_bytes(Status.UNEXPECTED_FAILURE,
                                f"unexpected error: {type(exc).__name__}: {exc}")
             for c in calls:
@@ -1062,11 +1076,60 @@ class ClusterHost:
                 self._send(h, ["repa", pid, epoch, seq, hashes[at:at + k]])
                 at += k
         if calls:
-            self._lead_calls(calls, entries[n_rep:], resps[n_rep:], ids[n_rep:])
+            self._lead_calls(calls, entries[n_rep:], resps[n_rep:], ids[n_rep:], ahead)
+        for link in self.links.values():
+            link.flush()
         if self._outbox:
             self._flush_outbox()
 
-    def _lead_calls(self, calls: list[_Call], entries: list, resps: list, ids: list) -> None:
+    def _send_ahead(self, calls: list[_Call]) -> dict[int, int] | None:
+        """Send the replicas each partition's writes before running them here, so that
+        leader and replicas run them at the same time, when every one of them is a
+        compiled point procedure (these take no transaction ids or timestamps: the
+        replicas replay them from the calls alone). Returns {partition: sequence number}
+        of the batches sent, or None."""
+        procs = self.db._procs
+        groups: dict[int, list[_Call]] = {}
+        for c in calls:
+            if not c.read_only:
+                g = groups.get(c.pid)
+                if g is None:
+                    groups[c.pid] = [c]
+                else:
+                    g.append(c)
+        if not groups:
+            return None
+        ahead: dict[int, int] = {}
+        for pid, g in groups.items():
+            lead = self.leads[pid]
+            if not lead.acked:
+                continue
+            fast = True
+            for c in g:
+                rt = procs.get(c.proc)
+                if c.dest is not None or rt is None or rt.fast is None:
+                    fast = False
+                    break
+            if not fast:
+                continue
+            lead.seq += 1
+            rep = self.replicas[pid]  # this host's own copy is there too
+            rep.applied = rep.queued = lead.seq
+            ents = [[c.proc, list(c.params), None] for c in g]
+            eids: list = [[] for _c in g]
+            lead.sent[lead.seq] = [ents, eids, None]  # the hashes once run here
+            msg = ["rep", pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
+            for r in lead.acked:
+                self._send(r, msg)
+            ahead[pid] = lead.seq
+        if not ahead:
+            return None
+        for link in self.links.values():
+            link.flush()
+        return ahead
+
+    def _lead_calls(self, calls: list[_Call], entries: list, resps: list, ids: list,
+                    ahead: dict[int, int] | None) -> None:
         # A client's call made here is encoded with its handle; others with 0 (the
         # router sets the handle). The hashes do not depend on the handle.
         datas, hashes = wire.encode_response_list(
@@ -1081,6 +1144,11 @@ class ClusterHost:
                     idx.append(i)
         for pid, idx in writes.items():
             lead = self.leads[pid]
+            if ahead is not None and pid in ahead:  # sent before it ran: now the hashes
+                sent = lead.sent.get(ahead[pid])
+                if sent is not None:
+                    sent[2] = [hashes[i] for i in idx]
+                continue
             lead.seq += 1
             rep = self.replicas[pid]  # this host's own copy is there too
             rep.applied = rep.queued = lead.seq
@@ -1088,7 +1156,7 @@ class ClusterHost:
                 continue  # nobody to replicate to
             ents = [entries[i] for i in idx]
             eids = [ids[i] for i in idx]
-            lead.sent[lead.seq] = (ents, eids, [hashes[i] for i in idx])
+            lead.sent[lead.seq] = [ents, eids, [hashes[i] for i in idx]]
             msg = ["rep", pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
             for r in lead.acked:
                 self._send(r, msg)
@@ -1108,9 +1176,10 @@ class ClusterHost:
                 c.reply(datas[i])
 
     def _execute(self, entries: list, ids_in: list | None) -> tuple[list, list]:
-        """Run calls here in order: (responses, transaction ids given to each)."""
+        """Run calls here in order: (results, transaction ids given to each); a result is
+        a ClientResponse or a compiled point call's (columns, rows) (Database.run_many)."""
         db = self.db
-        resps: list[ClientResponse] = []
+        resps: list[Any] = []
         ids: list = []
         run: list[int] = []
 
@@ -1118,8 +1187,8 @@ class ClusterHost:
             if run:
                 sub_ids = None if ids_in is None else [ids_in[i] for i in run]
                 out_ids: list = []
-                resps.extend(db.call_many([(entries[i][0], entries[i][1]) for i in run],
-                                          txn_ids_out=out_ids, txn_ids_in=sub_ids))
+                resps.extend(db.run_many([(entries[i][0], entries[i][1]) for i in run],
+                                         txn_ids_out=out_ids, txn_ids_in=sub_ids))
                 ids.extend([list(x) for x in out_ids])
                 run.clear()
         for i, (proc, params, dest) in enumerate(entries):

@@ -151,6 +151,11 @@ class Link:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def flush(self) -> None:
+        """Write what is queued now (instead of at the end of this event-loop turn)."""
+        if self.queue:
+            self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         t = self.transport

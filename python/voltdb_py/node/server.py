@@ -483,10 +483,9 @@ class NodeServer:
 
     def execute_frames(self, conn: Connection, bodies: list[bytes]) -> list[bytes]:
         """Run a batch of invocations in order; consecutive user-procedure calls share one
-        group commit (Database.call_many), so their answers follow one LMDB commit.
+        group commit (Database.run_many), so their answers follow one LMDB commit.
 
-        Returns the response frames in order, in chunks: a group's frames come as one
-        bytes object (their concatenation), every other frame as its own.
+        Returns the response frames in order.
 
         In a multi-host cluster the calls are routed instead (ClusterHost.execute_frames):
         answers from other hosts are written to the connection when they arrive."""
@@ -496,13 +495,13 @@ class NodeServer:
         group: list[tuple[int, str, tuple]] = []
         t0 = time.monotonic()
         decode = wire.decode_invocation
-        encode_responses = wire.encode_responses
+        encode_response_list = wire.encode_response_list
 
         def flush() -> None:
             if not group:
                 return
             try:
-                resps = self.db.call_many([(p, a) for _h, p, a in group])
+                resps = self.db.run_many([(p, a) for _h, p, a in group])
             except DatabaseClosedError:
                 resps = [ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
                          for _ in group]
@@ -512,12 +511,10 @@ class NodeServer:
                                         f"unexpected error: {type(exc).__name__}: {exc}")
                          for _ in group]
             rtt = int((time.monotonic() - t0) * 1000)
-            try:
-                # the whole group's frames in one compiled call, as one chunk
-                out.append(encode_responses([g[0] for g in group], resps, rtt))
-            except (VoltError, TypeError, ValueError, OverflowError):
-                for (handle, proc, _a), resp in zip(group, resps):
-                    out.append(self._encode(handle, proc, resp, rtt))
+            # the whole group's frames in one compiled call; a result that cannot be
+            # encoded is answered with an error saying why
+            out.extend(encode_response_list([g[0] for g in group], resps, False, rtt,
+                                            [g[1] for g in group]))
             group.clear()
 
         for body in bodies:
