@@ -108,8 +108,8 @@ class ClusterOptions:
 
 
 #: New calls one group commit takes at most (replication batches are all taken); the rest
-#: wait for the next event-loop turn. Smaller groups did not help here (unlike a single
-#: host's answers, server.ANSWER_CHUNK): the three processes already overlap.
+#: wait for the next event-loop turn. Smaller groups (8 to 32) cost more CPU per call and
+#: did not raise the rate of replicated writes (2 hosts, k=1, 64 calls in flight).
 WORK_CHUNK = 256
 
 
