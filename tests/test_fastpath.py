@@ -179,3 +179,38 @@ def test_run_many_results_encode_as_call_many_responses(tmp_path):
     handles = list(range(len(calls)))
     assert wire.encode_response_list(handles, items) == wire.encode_response_list(handles, resps)
     assert wire.encode_responses(handles, items, 3) == wire.encode_responses(handles, resps, 3)
+
+
+def test_run_many_grows_a_full_map_and_runs_the_group_again(tmp_path):
+    """A group that fills the LMDB map is rolled back, the map doubles and the group runs
+    again: every call answered once, as on a roomy map, and nothing written twice."""
+    from voltdb_py import Database
+
+    ddl = """
+        CREATE TABLE kv (k BIGINT NOT NULL PRIMARY KEY, v VARCHAR(2000));
+        PARTITION TABLE kv ON COLUMN k;
+        CREATE PROCEDURE Ins PARTITION ON TABLE kv COLUMN k AS INSERT INTO kv VALUES (?, ?);
+        CREATE PROCEDURE Cnt AS SELECT COUNT(*) FROM kv;
+    """
+    batches = []
+    for b in range(12):
+        batch = [("Ins", [b * 100 + i, "x" * 1500]) for i in range(100)]
+        batch[50:50] = [("Ins", [b * 100, "duplicate"]), ("Cnt", [])]
+        batches.append(batch)
+    results = {}
+    for name, size in (("small", 1 << 20), ("roomy", 1 << 30)):
+        with Database.open(tmp_path / name, sites_per_host=2, map_size_bytes=size) as db:
+            db.execute_ddl(ddl)
+            got = []
+            for batch in batches:
+                ids: list = []
+                items = db.call_many(batch, txn_ids_out=ids)
+                assert len(items) == len(ids) == len(batch)
+                got.append([(r.status, r.tables[0].rows if r.tables else None)
+                            for r in items])
+            results[name] = (got, db.call("Cnt").tables[0].rows, db._procs["Ins"].stats[:2],
+                             db._storage._map_size_bytes)
+    small, roomy = results["small"], results["roomy"]
+    assert small[3] > 1 << 20     # it grew
+    assert small[:3] == roomy[:3]
+    assert small[1] == [(1200,)] and small[2] == [1212, 12]

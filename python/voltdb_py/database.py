@@ -63,7 +63,7 @@ from voltdb_py.procedures import (
 from voltdb_py.sql import plan_statement
 from voltdb_py.sql.context import ExecutionContext
 from voltdb_py.sql.views import maintain_views_on_delete, maintain_views_on_insert, view_insert
-from voltdb_py.storage import Storage
+from voltdb_py.storage import Storage, _is_map_full
 from voltdb_py.types import (
     APP_STATUS_UNSET,
     ClientResponse,
@@ -84,6 +84,9 @@ _ADHOC_CACHE_SIZE = 512
 def _pdb(pid: int) -> str:
     return f"p{pid}"
 
+
+#: Times one run_many call may grow a full LMDB map and run its group again.
+_MAX_GROWS = 8
 
 _INT_VTYPES = {VoltType.TINYINT: 8, VoltType.SMALLINT: 16, VoltType.INTEGER: 32,
                VoltType.BIGINT: 64}
@@ -821,54 +824,109 @@ class Database:
         :raises StorageError: the group commit failed; none of the group's writes stand.
         """
         self._check_open()
+        calls = calls if isinstance(calls, list) else list(calls)
+        n = len(calls)
         out: list[Any] = []
         append = out.append
+        ids_base = 0 if txn_ids_out is None else len(txn_ids_out)
         with self._lock:
             self._check_open()
             txn = None
+            start = 0   # the first call of the open group transaction
+            grown = 0
+            i = 0
             try:
-                for i, (name, params) in enumerate(calls):
-                    params = tuple(params)
-                    rt = self._procs.get(name) if isinstance(name, str) else None
-                    fast = rt.fast if rt is not None else None
-                    if fast is None:
-                        if txn is not None:
-                            self._storage.commit(txn)
-                            txn = None
-                        if txn_ids_in is not None and txn_ids_in[i] is not None:
-                            self._replay_ids = list(txn_ids_in[i])
-                        if txn_ids_out is not None:
-                            self._record_ids = []
-                        try:
-                            append(self.call(name, *params))
-                        finally:
-                            self._replay_ids = None
+                while True:
+                    while i < n:
+                        name, params = calls[i]
+                        params = tuple(params)
+                        rt = self._procs.get(name) if isinstance(name, str) else None
+                        fast = rt.fast if rt is not None else None
+                        if fast is None:
+                            if txn is not None:
+                                txn, txn_open = None, txn
+                                if not self._commit_group(txn_open, grown):
+                                    i = self._regroup(calls, start, out, txn_ids_out, ids_base)
+                                    grown += 1
+                                    continue
+                            if txn_ids_in is not None and txn_ids_in[i] is not None:
+                                self._replay_ids = list(txn_ids_in[i])
                             if txn_ids_out is not None:
-                                txn_ids_out.append(self._record_ids)
-                                self._record_ids = None
-                        continue
-                    if txn_ids_out is not None:
-                        txn_ids_out.append(())
+                                self._record_ids = []
+                            try:
+                                append(self.call(name, *params))
+                            finally:
+                                self._replay_ids = None
+                                if txn_ids_out is not None:
+                                    txn_ids_out.append(self._record_ids)
+                                    self._record_ids = None
+                            i += 1
+                            continue
+                        if txn is None:
+                            self._drop_read_txn()
+                            txn = self._storage.begin(write=True)
+                            start = i
+                        if txn_ids_out is not None:
+                            txn_ids_out.append(())
+                        st = rt.stats
+                        st[0] += 1
+                        try:
+                            result = fast.execute(txn, params)
+                        except (SQLError, ConstraintError, TypeMismatchError,
+                                ValueOutOfRangeError, MispartitionedError, _ParamError) as exc:
+                            st[1] += 1
+                            append(ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc)))
+                            i += 1
+                            continue
+                        except StorageError as exc:
+                            if not _is_map_full(exc) or grown >= _MAX_GROWS:
+                                raise
+                            txn, txn_open = None, txn
+                            txn_open.abort()
+                            self._storage._grow()
+                            i = self._regroup(calls, start, out, txn_ids_out, ids_base, i + 1)
+                            grown += 1
+                            continue
+                        append((rt.result_columns, result if fast.read_only else [(result,)]))
+                        i += 1
                     if txn is None:
-                        self._drop_read_txn()
-                        txn = self._storage.begin(write=True)
-                    st = rt.stats
-                    st[0] += 1
-                    try:
-                        result = fast.execute(txn, params)
-                    except (SQLError, ConstraintError, TypeMismatchError, ValueOutOfRangeError,
-                            MispartitionedError, _ParamError) as exc:
-                        st[1] += 1
-                        append(ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc)))
-                        continue
-                    append((rt.result_columns, result if fast.read_only else [(result,)]))
-                if txn is not None:
-                    self._storage.commit(txn)
-                    txn = None
+                        break
+                    txn, txn_open = None, txn
+                    if self._commit_group(txn_open, grown):
+                        break
+                    i = self._regroup(calls, start, out, txn_ids_out, ids_base)
+                    grown += 1
             finally:
                 if txn is not None:
                     txn.abort()
         return out
+
+    def _commit_group(self, txn: Any, grown: int) -> bool:
+        """Commit a group transaction; False when the map was full (it has grown: run the
+        group again), unless it has grown _MAX_GROWS times already."""
+        try:
+            self._storage.commit(txn)
+        except StorageError as exc:
+            if _is_map_full(exc) and grown < _MAX_GROWS:
+                return False
+            raise
+        return True
+
+    def _regroup(self, calls: list, start: int, out: list, ids_out: list | None,
+                 ids_base: int, end: int | None = None) -> int:
+        """Forget what a rolled-back group transaction answered (calls start..end-1 or to the
+        end of out) so that they run again; return the index to run from."""
+        stop = len(out) if end is None else end
+        for k in range(start, stop):
+            rt = self._procs.get(calls[k][0])
+            if rt is not None:
+                rt.stats[0] -= 1
+                if k < len(out) and type(out[k]) is not tuple:
+                    rt.stats[1] -= 1
+        del out[start:]
+        if ids_out is not None:
+            del ids_out[ids_base + start:]
+        return start
 
     def call_partition(self, partition_id: int, procedure: str, *params: Any) -> ClientResponse:
         """Run a single-partition procedure in the given partition (VoltDB's directed legs).

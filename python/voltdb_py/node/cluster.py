@@ -1045,18 +1045,19 @@ class ClusterHost:
             try:
                 resps, ids = self._execute(entries, ids_in)
             except Exception:
-                if not ahead:
+                if not ahead and not reps:
                     raise
-                # The replicas run these writes already: the group must stand here too.
-                # It was rolled back as a whole (a full map has grown since): run it again.
+                # Writes that other replicas run (or ran) must stand here too. The group
+                # was rolled back as a whole: run it once more.
                 log.exception("a group of %d calls failed; running it again", len(entries))
                 resps, ids = self._execute(entries, ids_in)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
             log.exception("a group of %d calls failed", len(entries))
-            if ahead:
-                self._fatal(f"a group of writes already sent to the replicas failed here "
-                            f"twice ({type(exc).__name__}: {exc}); this host stops so "
-                            "that a replica leads", abort=True)
+            if ahead or reps:
+                # Never skip a replicated batch (the replicas would differ): leave instead.
+                what = "sent to the replicas" if ahead else "replicated from their leader"
+                self._fatal(f"a group of writes {what} failed here twice "
+                            f"({type(exc).__name__}: {exc}); this host stops", abort=True)
                 return
             err = _error_bytes(Status.UNEXPECTED_FAILURE,
                                f"unexpected error: {type(exc).__name__}: {exc}")
