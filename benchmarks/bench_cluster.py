@@ -7,7 +7,7 @@ goes to its partition's leader; every Put is executed by both replicas before it
 answered). Printed per case: calls/s, ratio to the ceiling, client CPU per call and the
 servers' CPU per call (both host processes, utime + stime).
 
-    python benchmarks/bench_cluster.py [calls] [in_flight]    # real counts
+    python benchmarks/bench_cluster.py [calls] [in_flight] [rounds]   # real counts
     pytest benchmarks/bench_cluster.py -m bench                # smoke run, tiny counts
 """
 
@@ -22,8 +22,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_client import (  # noqa: E402
-    KEYS, SCHEMA, VALUE, Result, _drive, bench_ceiling, client_event_loop, kv_call, machine_line,
-    proc_cpu_s)
+    KEYS, SCHEMA, VALUE, Result, _drive, bench_ceiling, best_of, client_event_loop, kv_call,
+    machine_line, proc_cpu_s, report)
 
 from voltdb_py._testing import TempCluster  # noqa: E402
 from voltdb_py.client import AsyncClient  # noqa: E402
@@ -56,35 +56,34 @@ def bench_cluster(cl: TempCluster, n: int, in_flight: int) -> list[Result]:
     return out
 
 
-def run_all(n: int = 30_000, in_flight: int = 64) -> dict:
+def run_all(n: int = 30_000, in_flight: int = 64, rounds: int = 3) -> dict:
     with client_event_loop() as loop_kind:
         print(machine_line(n, in_flight, loop_kind) + "; servers' CPU is both hosts together")
-        return _run_all(n, in_flight)
+        return _run_all(n, in_flight, rounds)
 
 
-def _run_all(n: int, in_flight: int) -> dict:
+def _run_all(n: int, in_flight: int, rounds: int) -> dict:
     with TempCluster(2, kfactor=1, sites_per_host=4, schema=SCHEMA,
                      heartbeat_timeout_s=10) as cl:
         async def load() -> None:
             async with await AsyncClient.connect(cl.addresses) as c:
                 await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
         asyncio.run(load())
-        echoes = bench_ceiling(n, in_flight)
-        ours = bench_cluster(cl, n, in_flight)
-    ceiling = max(echoes, key=lambda r: r.rate)
-    for r in echoes:
-        print(r.line(None))
-    for r in ours:
-        print(r.line(ceiling.rate))
-    return {"ceiling": ceiling, "ours": ours}
+        echoes: list[Result] = []
+        ours: list[Result] = []
+        for _ in range(rounds):
+            echoes += bench_ceiling(n, in_flight)
+            ours += bench_cluster(cl, n, in_flight)
+    ceiling = report(echoes, ours, rounds)
+    return {"ceiling": ceiling, "ours": best_of(ours)}
 
 
 @pytest.mark.timeout(300)
 def test_bench_cluster_smoke():
-    res = run_all(n=300, in_flight=8)
+    res = run_all(n=300, in_flight=8, rounds=2)
     assert res["ceiling"].rate > 0 and all(r.rate > 0 for r in res["ours"])
 
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    run_all(*args[:2])
+    run_all(*args[:2], rounds=args[2] if len(args) > 2 else 3)
