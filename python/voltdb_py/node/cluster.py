@@ -169,6 +169,19 @@ class _Call:
         self.attempt = 0
 
 
+def _writes_by_partition(calls: list[_Call]) -> dict[int, list[int]]:
+    """Partition -> the indexes of the calls that write there, in order."""
+    out: dict[int, list[int]] = {}
+    for i, c in enumerate(calls):
+        if not c.read_only:
+            idx = out.get(c.pid)
+            if idx is None:
+                out[c.pid] = [i]
+            else:
+                idx.append(i)
+    return out
+
+
 class _Lead:
     """This host leads a partition: its replication stream to the other replicas."""
 
@@ -1090,18 +1103,12 @@ class ClusterHost:
         replicas replay them from the calls alone). Returns {partition: sequence number}
         of the batches sent, or None."""
         procs = self.db._procs
-        groups: dict[int, list[_Call]] = {}
-        for c in calls:
-            if not c.read_only:
-                g = groups.get(c.pid)
-                if g is None:
-                    groups[c.pid] = [c]
-                else:
-                    g.append(c)
+        groups = _writes_by_partition(calls)
         if not groups:
             return None
         ahead: dict[int, int] = {}
-        for pid, g in groups.items():
+        for pid, idx in groups.items():
+            g = [calls[i] for i in idx]
             lead = self.leads[pid]
             if not lead.acked:
                 continue
@@ -1135,15 +1142,7 @@ class ClusterHost:
         # router sets the handle). The hashes do not depend on the handle.
         datas, hashes = wire.encode_response_list(
             [c.handle if c.reply is None else 0 for c in calls], resps, True)
-        writes: dict[int, list[int]] = {}
-        for i, c in enumerate(calls):
-            if not c.read_only:
-                idx = writes.get(c.pid)
-                if idx is None:
-                    writes[c.pid] = [i]
-                else:
-                    idx.append(i)
-        for pid, idx in writes.items():
+        for pid, idx in _writes_by_partition(calls).items():
             lead = self.leads[pid]
             if ahead is not None and pid in ahead:  # sent before it ran: now the hashes
                 sent = lead.sent.get(ahead[pid])
