@@ -369,6 +369,38 @@ def test_a_replica_that_computes_another_result_is_evicted(tmp_path):
             assert c.call("Put", key + 3, "still serving").ok
 
 
+def test_a_replica_whose_point_write_differs_is_evicted():
+    """A batch of compiled point procedures is sent to the replicas before the leader runs
+    it; their results are still compared. A replica whose copy was changed behind the
+    cluster's back (here: a row deleted in its LMDB files by another process) answers a
+    DELETE with another row count, and is evicted."""
+    from voltdb_py import Database
+    schema = SCHEMA + ("CREATE PROCEDURE Del PARTITION ON TABLE kv COLUMN k AS "
+                       "DELETE FROM kv WHERE k = ?;\n")
+    with TempCluster(3, kfactor=1, sites_per_host=2, schema=schema) as cl:
+        with Client(cl.addresses) as c:
+            topo = topology(c)
+            leader = topo[0][1]
+            follower = next(h for h in topo[0][0] if h != leader)
+            ring = make_hashinator(3)
+            keys = [k for k in range(1000)
+                    if ring.partition_for_value(int(VType.BIGINT), k) == 0]
+            for k in keys[:3]:
+                assert c.call("Put", k, "same").ok
+            # LMDB lets another process write the follower's files while it runs
+            with Database.open(cl.host(follower).root / "database") as side:
+                assert side.call("Del", keys[0]).tables[0].scalar() == 1
+            r = c.call("Del", keys[0])
+            assert r.ok and r.tables[0].scalar() == 1   # the leader's answer
+        evicted = cl.host(follower)
+        wait_until(lambda: not evicted.alive(), 30, 0.05, message="the replica is removed")
+        assert evicted.proc.returncode == 3
+        assert "computed a different result for Del" in cl.host(leader).stderr()
+        with Client([f"127.0.0.1:{s.client_port}" for s in cl.servers if s.alive()]) as c:
+            assert follower not in topology(c)[0][0]
+            assert c.call("Get", keys[1]).tables[0].rows == [("same",)]
+
+
 SLOW_MP = '''
 import time
 from voltdb_py import VoltProcedure, SQLStmt
