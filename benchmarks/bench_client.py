@@ -22,7 +22,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from voltdb_py import wire
@@ -278,6 +278,25 @@ def machine_line(n: int, in_flight: int, loop_kind: str) -> str:
             f"event loop, {n} calls, {in_flight} in flight")
 
 
+def load_keys(hosts: str | list[str]) -> None:
+    """Put every key once, so that each Get finds its row."""
+    async def load() -> None:
+        async with await AsyncClient.connect(hosts) as c:
+            await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
+    asyncio.run(load())
+
+
+def alternate(rounds: int, n: int, in_flight: int,
+              ours: Callable[[int, int], list[Result]]) -> tuple[list[Result], list[Result]]:
+    """rounds of (the echoes, then our cases): (every echo run, every run of ours)."""
+    echoes: list[Result] = []
+    results: list[Result] = []
+    for _ in range(rounds):
+        echoes += bench_ceiling(n, in_flight)
+        results += ours(n, in_flight)
+    return echoes, results
+
+
 def best_of(results: list[Result]) -> list[Result]:
     """The fastest run of each case, in first-seen order (noise only ever slows a run)."""
     best: dict[str, Result] = {}
@@ -308,15 +327,9 @@ def run_all(n: int = 50_000, in_flight: int = 64, official_n: int | None = None,
 
 def _run_all(n: int, in_flight: int, official_n: int | None, rounds: int) -> dict:
     with TempServer(schema=SCHEMA, sites_per_host=4) as srv:
-        async def load() -> None:
-            async with await AsyncClient.connect(f"127.0.0.1:{srv.client_port}") as c:
-                await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
-        asyncio.run(load())
-        echoes: list[Result] = []
-        ours: list[Result] = []
-        for _ in range(rounds):
-            echoes += bench_ceiling(n, in_flight)
-            ours += bench_voltdb_py(srv, n, in_flight)
+        load_keys(f"127.0.0.1:{srv.client_port}")
+        echoes, ours = alternate(rounds, n, in_flight,
+                                 lambda n, k: bench_voltdb_py(srv, n, k))
         theirs = bench_official(srv, official_n or max(n // 5, 1), in_flight)
     ceiling = report(echoes, ours + theirs, rounds)
     return {"ceiling": ceiling, "ours": best_of(ours), "official": theirs}

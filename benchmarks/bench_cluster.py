@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_client import (  # noqa: E402
-    KEYS, SCHEMA, VALUE, Result, _drive, bench_ceiling, best_of, client_event_loop, kv_call,
+    KEYS, SCHEMA, Result, _drive, alternate, best_of, client_event_loop, kv_call, load_keys,
     machine_line, proc_cpu_s, report)
 
 from voltdb_py._testing import TempCluster  # noqa: E402
@@ -65,15 +65,8 @@ def run_all(n: int = 30_000, in_flight: int = 64, rounds: int = 3) -> dict:
 def _run_all(n: int, in_flight: int, rounds: int) -> dict:
     with TempCluster(2, kfactor=1, sites_per_host=4, schema=SCHEMA,
                      heartbeat_timeout_s=10) as cl:
-        async def load() -> None:
-            async with await AsyncClient.connect(cl.addresses) as c:
-                await _drive(KEYS, 64, lambda i: c.call("Put", i, VALUE))
-        asyncio.run(load())
-        echoes: list[Result] = []
-        ours: list[Result] = []
-        for _ in range(rounds):
-            echoes += bench_ceiling(n, in_flight)
-            ours += bench_cluster(cl, n, in_flight)
+        load_keys(cl.addresses)
+        echoes, ours = alternate(rounds, n, in_flight, lambda n, k: bench_cluster(cl, n, k))
     ceiling = report(echoes, ours, rounds)
     return {"ceiling": ceiling, "ours": best_of(ours)}
 

@@ -1049,14 +1049,7 @@ class Database:
             if not params or not isinstance(params[0], str):
                 return ClientResponse(Status.GRACEFUL_FAILURE,
                                       "@AdHoc expects a SQL statement string")
-            sql, args = params[0], params[1:]
-            try:
-                plan = self._plan(sql)
-            except VoltError as exc:
-                return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
-            return self._execute(None, args, None,
-                                 body=lambda t: [self._run_statement(t, plan, args)],
-                                 read_only=plan.read_only, runner=runner)
+            return self._run_sql(params[0], params[1:], runner)
         rt = self._procs.get(procedure)
         if rt is None:
             real = self._procs_ci.get(procedure.upper())
@@ -1248,13 +1241,18 @@ class Database:
                 return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
             return ClientResponse(Status.SUCCESS, None, APP_STATUS_UNSET, None,
                                   [VoltTable([Column("STATUS", VoltType.BIGINT)], [(0,)])])
+        return self._run_sql(sql, params)
+
+    def _run_sql(self, sql: str, params: tuple, runner: Any = None) -> ClientResponse:
+        """Plan one SQL statement and run it as its own transaction (its fragments through
+        runner when given: run_distributed)."""
         try:
             plan = self._plan(sql)
         except VoltError as exc:
             return ClientResponse(Status.GRACEFUL_FAILURE, _describe(exc))
         return self._execute(None, params, None,
                              body=lambda t: [self._run_statement(t, plan, params)],
-                             read_only=plan.read_only)
+                             read_only=plan.read_only, runner=runner)
 
 
 _DDL_START = re.compile(

@@ -63,7 +63,7 @@ from voltdb_py.errors import VoltError
 from voltdb_py.node import codec
 from voltdb_py.node.mesh import Inbound, Link
 from voltdb_py.node.root import ClusterState
-from voltdb_py.node.server import PAUSED_MESSAGE, Caller, _partition_key_value
+from voltdb_py.node.server import Caller, _partition_key_value
 from voltdb_py.types import ClientResponse, Column, Status, VoltTable, VoltType
 
 log = logging.getLogger("voltdb_py.node.cluster")
@@ -812,8 +812,9 @@ class ClusterHost:
             return _error_bytes(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
         if self.snap is None:
             return _error_bytes(Status.SERVER_UNAVAILABLE, "The cluster is still forming.")
-        if node.paused and not conn.admin and not node._read_only_call(proc, params):
-            return _error_bytes(Status.SERVER_UNAVAILABLE, PAUSED_MESSAGE)
+        denied = node.refusal(conn, proc, params)
+        if denied is not None:
+            return _response_bytes(denied)
         dest = ext.get("partition_destination")
         if dest is not None:
             if proc.startswith("@"):
@@ -1044,15 +1045,17 @@ class ClusterHost:
                     calls.append(call)
         if not calls and not reps:
             return
-        ahead = self._send_ahead(calls) if calls else None
+        writes = _writes_by_partition(calls)
+        # Lists, not tuples: msgpack packs them natively (tuples take the slow ext path).
+        call_entries = [[c.proc, list(c.params), c.dest] for c in calls]
+        ahead = self._send_ahead(calls, call_entries, writes) if writes else None
         entries: list = []
         ids_in: list = []
         for r in reps:
             entries += r[4]
             ids_in += r[5]
         n_rep = len(entries)
-        # Lists, not tuples: msgpack packs them natively (tuples take the slow ext path).
-        entries += [[c.proc, list(c.params), c.dest] for c in calls]
+        entries += call_entries
         ids_in += [None] * len(calls)
         try:
             try:
@@ -1090,76 +1093,68 @@ class ClusterHost:
                 self._send(h, ["repa", pid, epoch, seq, hashes[at:at + k]])
                 at += k
         if calls:
-            self._lead_calls(calls, entries[n_rep:], resps[n_rep:], ids[n_rep:], ahead)
+            self._lead_calls(calls, call_entries, resps[n_rep:], ids[n_rep:], writes, ahead)
         for link in self.links.values():
             link.flush()
         if self._outbox:
             self._flush_outbox()
 
-    def _send_ahead(self, calls: list[_Call]) -> dict[int, int] | None:
+    def _send_ahead(self, calls: list[_Call], entries: list, writes: dict[int, list[int]]
+                    ) -> dict[int, int] | None:
         """Send the replicas each partition's writes before running them here, so that
         leader and replicas run them at the same time, when every one of them is a
         compiled point procedure (these take no transaction ids or timestamps: the
         replicas replay them from the calls alone). Returns {partition: sequence number}
         of the batches sent, or None."""
         procs = self.db._procs
-        groups = _writes_by_partition(calls)
-        if not groups:
-            return None
         ahead: dict[int, int] = {}
-        for pid, idx in groups.items():
-            g = [calls[i] for i in idx]
+        for pid, idx in writes.items():
             lead = self.leads[pid]
             if not lead.acked:
                 continue
             fast = True
-            for c in g:
-                rt = procs.get(c.proc)
-                if c.dest is not None or rt is None or rt.fast is None:
+            for i in idx:
+                rt = procs.get(calls[i].proc)
+                if calls[i].dest is not None or rt is None or rt.fast is None:
                     fast = False
                     break
-            if not fast:
-                continue
-            lead.seq += 1
-            rep = self.replicas[pid]  # this host's own copy is there too
-            rep.applied = rep.queued = lead.seq
-            ents = [[c.proc, list(c.params), None] for c in g]
-            eids: list = [[] for _c in g]
-            lead.sent[lead.seq] = [ents, eids, None]  # the hashes once run here
-            msg = ["rep", pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
-            for r in lead.acked:
-                self._send(r, msg)
-            ahead[pid] = lead.seq
+            if fast:  # the hashes once run here
+                ahead[pid] = self._replicate(lead, [entries[i] for i in idx],
+                                             [[] for _i in idx], None)
         if not ahead:
             return None
         for link in self.links.values():
             link.flush()
         return ahead
 
+    def _replicate(self, lead: _Lead, ents: list, eids: list, hashes: list | None) -> int:
+        """Give a batch of a partition's writes its sequence number and send it to the
+        other live replicas (kept until they acknowledge it); return the number."""
+        lead.seq += 1
+        rep = self.replicas[lead.pid]  # this host's own copy is there too
+        rep.applied = rep.queued = lead.seq
+        if lead.acked:
+            lead.sent[lead.seq] = [ents, eids, hashes]
+            msg = ["rep", lead.pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
+            for r in lead.acked:
+                self._send(r, msg)
+        return lead.seq
+
     def _lead_calls(self, calls: list[_Call], entries: list, resps: list, ids: list,
-                    ahead: dict[int, int] | None) -> None:
+                    writes: dict[int, list[int]], ahead: dict[int, int] | None) -> None:
         # A client's call made here is encoded with its handle; others with 0 (the
         # router sets the handle). The hashes do not depend on the handle.
         datas, hashes = wire.encode_response_list(
             [c.handle if c.reply is None else 0 for c in calls], resps, True)
-        for pid, idx in _writes_by_partition(calls).items():
+        for pid, idx in writes.items():
             lead = self.leads[pid]
             if ahead is not None and pid in ahead:  # sent before it ran: now the hashes
                 sent = lead.sent.get(ahead[pid])
                 if sent is not None:
                     sent[2] = [hashes[i] for i in idx]
                 continue
-            lead.seq += 1
-            rep = self.replicas[pid]  # this host's own copy is there too
-            rep.applied = rep.queued = lead.seq
-            if not lead.acked:
-                continue  # nobody to replicate to
-            ents = [entries[i] for i in idx]
-            eids = [ids[i] for i in idx]
-            lead.sent[lead.seq] = [ents, eids, [hashes[i] for i in idx]]
-            msg = ["rep", pid, lead.epoch, lead.seq, ents, eids, lead.committed()]
-            for r in lead.acked:
-                self._send(r, msg)
+            self._replicate(lead, [entries[i] for i in idx], [ids[i] for i in idx],
+                            [hashes[i] for i in idx])
         # An answer waits until every write before it (its own included) is acknowledged.
         wait: dict[int, int] = {}
         for pid, lead in self.leads.items():

@@ -564,13 +564,21 @@ class NodeServer:
                 handle, Status.UNEXPECTED_FAILURE,
                 f"the result of {proc} cannot be serialized: {type(exc).__name__}: {exc}")
 
-    def dispatch(self, conn: Connection, proc: str, params: tuple,
-                 ext: dict[str, Any]) -> ClientResponse:
-        """Run one call: partition-directed legs, server sysprocs, else the Database."""
+    def refusal(self, conn: Any, proc: str, params: tuple) -> ClientResponse | None:
+        """The answer to a call this server takes no more (stopping) or not now (a write
+        while paused, except from the admin port); None when it may run."""
         if self.stopping:
             return ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
         if self.paused and not conn.admin and not self._read_only_call(proc, params):
             return ClientResponse(Status.SERVER_UNAVAILABLE, PAUSED_MESSAGE)
+        return None
+
+    def dispatch(self, conn: Connection, proc: str, params: tuple,
+                 ext: dict[str, Any]) -> ClientResponse:
+        """Run one call: partition-directed legs, server sysprocs, else the Database."""
+        denied = self.refusal(conn, proc, params)
+        if denied is not None:
+            return denied
         dest = ext.get("partition_destination")
         if dest is not None:
             if proc.startswith("@"):
