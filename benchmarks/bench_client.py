@@ -18,11 +18,12 @@ import asyncio
 import contextlib
 import os
 import platform
+import statistics
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from voltdb_py import wire
@@ -30,7 +31,7 @@ from voltdb_py._loop import use_event_loop
 from voltdb_py._testing import TempServer
 from voltdb_py.node.server import ANSWER_CHUNK
 from voltdb_py.client import AsyncClient
-from voltdb_py.types import Column, VoltTable, VoltType
+from voltdb_py.types import ClientResponse, Column, VoltTable, VoltType
 
 pytestmark = pytest.mark.bench
 
@@ -88,6 +89,7 @@ class Result:
                  server_cpu: float) -> None:
         self.name, self.calls, self.wall = name, calls, wall
         self.client_cpu, self.server_cpu = client_cpu, server_cpu
+        self.round: int | None = None  # which round of alternate() ran it
 
     @property
     def rate(self) -> float:
@@ -101,12 +103,16 @@ class Result:
 
 
 async def _drive(n: int, in_flight: int, one) -> None:
-    """Run n calls of one(i) with in_flight workers."""
+    """Await n calls one(i) with in_flight workers; an answer whose status is not SUCCESS
+    stops the benchmark (the echo's answers are None). Ours and the echo's go through
+    this same loop, so the harness costs both the same."""
     per = [n // in_flight + (1 if w < n % in_flight else 0) for w in range(in_flight)]
 
     async def worker(w: int, count: int) -> None:
         for j in range(count):
-            await one(w + j * in_flight)
+            r = await one(w + j * in_flight)
+            if r is not None and r.status != 1:
+                raise RuntimeError(r)
 
     await asyncio.gather(*(worker(w, c) for w, c in enumerate(per)))
 
@@ -118,14 +124,12 @@ def _measure(name: str, server_pid: int, n: int, fn) -> Result:
     return Result(name, n, t1 - t0, c1 - c0, s1 - s0)
 
 
-async def kv_call(c: AsyncClient, proc: str, i: int) -> None:
-    """One Get or Put of key i (mod KEYS); a failed call stops the benchmark."""
+def kv_caller(c: AsyncClient, proc: str) -> Callable[[int], Awaitable[ClientResponse]]:
+    """one(i) for _drive: the client's call of Get or Put of key i (mod KEYS)."""
+    call = c.call
     if proc == "Get":
-        r = await c.call("Get", i % KEYS)
-    else:
-        r = await c.call("Put", i % KEYS, VALUE)
-    if r.status != 1:
-        raise RuntimeError(r)
+        return lambda i: call("Get", i % KEYS)
+    return lambda i: call("Put", i % KEYS, VALUE)
 
 
 def bench_voltdb_py(srv: TempServer, n: int, in_flight: int) -> list[Result]:
@@ -134,13 +138,9 @@ def bench_voltdb_py(srv: TempServer, n: int, in_flight: int) -> list[Result]:
     async def run(proc: str) -> None:
         async with await AsyncClient.connect(f"127.0.0.1:{srv.client_port}",
                                              max_in_flight=in_flight) as c:
-            await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))  # warm
-
-            async def one(i: int) -> None:
-                await kv_call(c, proc, i)
-
+            await _drive(min(n, 2000), in_flight, kv_caller(c, "Get"))  # warm
             c0, s0, t0 = time.process_time(), proc_cpu_s(srv.pid), time.perf_counter()
-            await _drive(n, in_flight, one)
+            await _drive(n, in_flight, kv_caller(c, proc))
             t1, c1, s1 = time.perf_counter(), time.process_time(), proc_cpu_s(srv.pid)
             out.append(Result(f"voltdb_py AsyncClient {proc}", n, t1 - t0, c1 - c0, s1 - s0))
 
@@ -213,8 +213,8 @@ def bench_loopback(n: int, in_flight: int, chunk: int = 0) -> Result:
             loop = asyncio.get_running_loop()
             t, c = await loop.create_connection(Client, "127.0.0.1", port)
             try:
-                async def one(i: int) -> None:
-                    await c.call()
+                def one(i: int) -> asyncio.Future:
+                    return c.call()
 
                 await _drive(min(n, 2000), in_flight, one)
                 c0, s0, t0 = time.process_time(), proc_cpu_s(p.pid), time.perf_counter()
@@ -288,13 +288,30 @@ def load_keys(hosts: str | list[str]) -> None:
 
 def alternate(rounds: int, n: int, in_flight: int,
               ours: Callable[[int, int], list[Result]]) -> tuple[list[Result], list[Result]]:
-    """rounds of (the echoes, then our cases): (every echo run, every run of ours)."""
+    """rounds of (the echoes, then our cases): (every echo run, every run of ours), each
+    run marked with its round."""
     echoes: list[Result] = []
     results: list[Result] = []
-    for _ in range(rounds):
-        echoes += bench_ceiling(n, in_flight)
-        results += ours(n, in_flight)
+    for i in range(rounds):
+        for into, runs in ((echoes, bench_ceiling(n, in_flight)), (results, ours(n, in_flight))):
+            for r in runs:
+                r.round = i
+            into += runs
     return echoes, results
+
+
+def round_ratios(echoes: list[Result], ours: list[Result]) -> dict[str, list[float]]:
+    """Per case of ours, its rate over the best echo of the same round, round by round:
+    runs minutes apart on a shared machine can see another machine, runs of one round
+    see much the same one."""
+    ceiling: dict[int | None, float] = {}
+    for e in echoes:
+        ceiling[e.round] = max(ceiling.get(e.round, 0.0), e.rate)
+    out: dict[str, list[float]] = {}
+    for r in ours:
+        if r.round is not None and r.round in ceiling:
+            out.setdefault(r.name, []).append(r.rate / ceiling[r.round])
+    return out
 
 
 def best_of(results: list[Result]) -> list[Result]:
@@ -307,7 +324,9 @@ def best_of(results: list[Result]) -> list[Result]:
 
 
 def report(echoes: list[Result], ours: list[Result], rounds: int) -> Result:
-    """Print the best echo runs, then every other case against the best of them."""
+    """Print the best echo runs, then every other case against the best of them, then
+    each case's ratio to the ceiling of the same round (and their median)."""
+    paired = round_ratios(echoes, ours)
     echoes, ours = best_of(echoes), best_of(ours)
     ceiling = max(echoes, key=lambda r: r.rate)
     print(f"best of {rounds} rounds (the echoes and our cases alternate)")
@@ -315,6 +334,11 @@ def report(echoes: list[Result], ours: list[Result], rounds: int) -> Result:
         print(r.line(None))
     for r in ours:
         print(r.line(ceiling.rate))
+    if paired:
+        print("ratio to the same round's ceiling, round by round (median):")
+        for name, ratios in paired.items():
+            print(f"  {name:<26} " + " ".join(f"{x:.2f}" for x in ratios)
+                  + f"  ({statistics.median(ratios):.2f})")
     return ceiling
 
 

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_client import (  # noqa: E402
-    KEYS, SCHEMA, Result, _drive, alternate, best_of, client_event_loop, kv_call, load_keys,
+    SCHEMA, Result, _drive, alternate, best_of, client_event_loop, kv_caller, load_keys,
     machine_line, proc_cpu_s, report)
 
 from voltdb_py._testing import TempCluster  # noqa: E402
@@ -41,13 +41,9 @@ def bench_cluster(cl: TempCluster, n: int, in_flight: int) -> list[Result]:
 
     async def run(proc: str) -> None:
         async with await AsyncClient.connect(cl.addresses, max_in_flight=in_flight) as c:
-            await _drive(min(n, 2000), in_flight, lambda i: c.call("Get", i % KEYS))
-
-            async def one(i: int) -> None:
-                await kv_call(c, proc, i)
-
+            await _drive(min(n, 2000), in_flight, kv_caller(c, "Get"))
             c0, s0, t0 = time.process_time(), _cpu(pids), time.perf_counter()
-            await _drive(n, in_flight, one)
+            await _drive(n, in_flight, kv_caller(c, proc))
             t1, c1, s1 = time.perf_counter(), time.process_time(), _cpu(pids)
             out.append(Result(f"2 hosts k=1 {proc}", n, t1 - t0, c1 - c0, s1 - s0))
 

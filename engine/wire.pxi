@@ -1285,6 +1285,12 @@ def encode_invocation(str procedure, int64_t handle, params=(), types=None, exte
     the Python value. extensions: dict with keys batch_timeout, all_partition,
     partition_destination, batch_call, priority, request_timeout.
     """
+    return _wire_encode_invocation(procedure, handle, params, types, extensions)
+
+
+cdef bytes _wire_encode_invocation(str procedure, int64_t handle, object params,
+                                   object types, object extensions):
+    """encode_invocation's body: a C call for the client's compiled router (client.pxi)."""
     cdef _wire_out w
     cdef Py_ssize_t i, n = len(params)
     cdef int t

@@ -671,6 +671,55 @@ def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
         assert _as_oracle(*wire.decode_response(f[4:], True, client_values)) == w
 
 
+@given(st.lists(_RESPONSES, max_size=6), st.none() | st.tuples(st.integers(0, 6),
+                                                               st.binary(min_size=1, max_size=40)),
+       st.data())
+def test_feed_answers_matches_oracle(resps, garbage, data):
+    """feed_answers (the client's decode-and-match) against the oracle decoder and a dict
+    of pending calls: each answer pops its own call once; the rest come back as pairs."""
+    frames = [wire.encode_response(h, s, ss, aps, astr, tbls) for h, s, ss, aps, astr, tbls in resps]
+    if garbage is not None:
+        at, body = garbage
+        frames.insert(min(at, len(frames)), struct.pack(">i", len(body)) + body)
+    stream = b"".join(frames)
+    try:
+        want, want_bad = wire_oracle.response_frames(stream, True)
+    except OverflowError:
+        assume(False)  # a TIMESTAMP outside datetime's range
+    handles = sorted({r[0] for r in resps})
+    calls = data.draw(st.lists(st.sampled_from(handles), unique=True) if handles else st.just([]))
+    pending = {hd: ("call", hd) for hd in calls + [12345678901]}  # and one never answered
+    want_pending = dict(pending)
+    want_done, want_others = [], []
+    for w in want:
+        entry = want_pending.pop(w[0], None)
+        (want_others if entry is None else want_done).append((entry, w))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    fb = wire.FrameBuffer()
+    done, others, err, prev = [], [], None, 0
+    for c in cuts + [len(stream)]:
+        if c < prev:
+            continue
+        got, err = fb.feed_answers(stream[prev:c], pending, done)
+        others += got
+        prev = c
+        if err is not None:
+            break
+    assert [(e, _as_oracle(e[1], r)) for e, r in done] == want_done
+    assert [(None, _as_oracle(hd, r)) for hd, r in others] == want_others
+    assert pending == want_pending
+    assert (err is not None) == want_bad
+
+
+def test_answer_frames_bad_length_keeps_what_it_matched():
+    f = wire.encode_response(7, 1, tables=[GREETING])
+    pending, done = {7: "seven", 8: "eight"}, []
+    with pytest.raises(CodecError, match=r"frame length -5 at offset"):
+        wire.answer_frames(f + struct.pack(">i", -5) + b"xxxxx", pending, done)
+    # the answer decoded before the bad length was matched: the caller completes it
+    assert [e for e, _r in done] == ["seven"] and pending == {8: "eight"}
+
+
 def test_decode_response_frames_consumed_and_bad_length():
     f = wire.encode_response(7, 1, tables=[GREETING])
     pairs, used, err = wire.decode_response_frames(f * 2 + f[:9])

@@ -35,6 +35,7 @@ encode_responses = _engine.encode_responses
 encode_response_list = _engine.encode_response_list
 decode_response = _engine.decode_response
 decode_response_frames = _engine.decode_response_frames
+answer_frames = _engine.answer_frames
 encode_volttable = _engine.encode_volttable
 decode_volttable = _engine.decode_volttable
 
@@ -107,19 +108,34 @@ class FrameBuffer:
         the first frame whose body does not decode (the pairs before it are returned, the
         rest is dropped), else None. A bad frame length raises CodecError, as feed does.
         """
+        return self._feed(data, decode_response_frames, (self.max_frame_bytes,))
+
+    def feed_answers(self, data: bytes, pending: dict, done: list
+                     ) -> tuple[list[tuple[int, Any]], CodecError | None]:
+        """Add data; decode the response frames now complete and match them to calls.
+
+        Each frame whose client handle is a key of pending pops that entry and appends
+        (entry, ClientResponse) to done; the other frames are returned as
+        (client_handle, ClientResponse) pairs, with the error as in feed_responses.
+        """
+        return self._feed(data, answer_frames, (pending, done, self.max_frame_bytes))
+
+    def _feed(self, data: bytes, decode: Any, args: tuple) -> tuple[list, CodecError | None]:
+        """Decode what is complete of the buffered bytes plus data with decode(buf, *args),
+        which returns (items, bytes consumed, error); keep the rest (none after an error)."""
         buf = self._buf
         if not buf:
-            pairs, used, err = decode_response_frames(data, self.max_frame_bytes)
+            items, used, err = decode(data, *args)
             if err is None and used < len(data):
                 buf += memoryview(data)[used:]
-            return pairs, err
+            return items, err
         buf += data
-        pairs, used, err = decode_response_frames(buf, self.max_frame_bytes)
+        items, used, err = decode(buf, *args)
         if err is not None:
             buf.clear()
         elif used:
             del buf[:used]
-        return pairs, err
+        return items, err
 
     def pending(self) -> int:
         """Return the number of buffered bytes of an incomplete frame."""

@@ -41,7 +41,7 @@ from voltdb_py.client.errors import (
 )
 from voltdb_py.engine import _engine
 from voltdb_py.errors import CodecError, VoltError
-from voltdb_py.types import ClientResponse, Status, VoltType
+from voltdb_py.types import ClientResponse, Status
 
 log = logging.getLogger("voltdb_py.client")
 
@@ -64,8 +64,6 @@ _LOGIN_MESSAGES = {
     7: "a client certificate is required",
     8: "the client certificate was revoked",
 }
-_INT_TYPES = frozenset({int(VoltType.TINYINT), int(VoltType.SMALLINT), int(VoltType.INTEGER),
-                        int(VoltType.BIGINT)})
 _MAX_CALL_HANDLE = wire.MAX_CALL_HANDLE
 _decode_response = wire.decode_response
 _encode_invocation = wire.encode_invocation
@@ -178,34 +176,46 @@ class _Conn(asyncio.Protocol):
         if not self.logged_in:
             self._data_before_login(data)
             return
+        done: list = []
         try:
-            pairs, err = self.frames.feed_responses(data)
+            # One compiled call decodes the answers and pops their calls from pending.
+            others, err = self.frames.feed_answers(data, self.pending, done)
         except CodecError as exc:
+            self._complete(done, ())
             self.abort(f"bad frame from the server: {exc}")
             return
-        self._complete(pairs)
+        self._complete(done, others)
         if err is not None:
             self.abort(f"undecodable response from the server: {err}")
 
-    def _complete(self, pairs: list[tuple[int, ClientResponse]]) -> None:
-        """Complete the calls answered by (handle, response) pairs; route pushes."""
-        pending = self.pending
+    def _complete(self, done: list, others: Iterable[tuple[int, ClientResponse]]) -> None:
+        """Complete the answered calls ((pending entry, response) pairs in done) and route
+        the server's pushes among others ((handle, response) pairs that answer no pending
+        call; the rest answer calls that timed out and are dropped)."""
         client = self.client
-        done = []
-        for handle, resp in pairs:
-            call = pending.pop(handle, None)
-            if call is None:
-                if handle > _MAX_CALL_HANDLE:
-                    client._push(self, handle, resp)
-                continue  # a reply to a call that timed out
-            done.append((call[0], resp))
         if done:
             # Slots first: callers waiting for one resume before the answered callers,
             # so the pipeline refills while the answers are consumed.
             client._release(len(done))
-            for fut, resp in done:
+            for entry, resp in done:
+                fut = entry[0]
                 if not fut.done():
                     fut.set_result(resp)
+        for handle, resp in others:
+            if handle > _MAX_CALL_HANDLE:
+                client._push(self, handle, resp)
+
+    def _complete_pairs(self, pairs: list[tuple[int, ClientResponse]]) -> None:
+        """_complete for (handle, response) pairs decoded one by one."""
+        pending = self.pending
+        done, others = [], []
+        for handle, resp in pairs:
+            entry = pending.pop(handle, None)
+            if entry is None:
+                others.append((handle, resp))
+            else:
+                done.append((entry, resp))
+        self._complete(done, others)
 
     def _data_before_login(self, data: bytes) -> None:
         try:
@@ -223,10 +233,10 @@ class _Conn(asyncio.Protocol):
             try:
                 pairs.append(_decode_response(body, True))
             except CodecError as exc:
-                self._complete(pairs)
+                self._complete_pairs(pairs)
                 self.abort(f"undecodable response from the server: {exc}")
                 return
-        self._complete(pairs)
+        self._complete_pairs(pairs)
 
     # -- login
 
@@ -347,6 +357,9 @@ class AsyncClient:
         self._in_flight = 0
         self._slot_waiters: deque[asyncio.Future] = deque()
         self._topo = _Topology()
+        # The compiled per-call router: the topology's procedures and ring, and each
+        # partition's leader connection (kept current by _retarget).
+        self._router = _engine.CallRouter(_hashinator.partition_for_parameter, MP_PARTITION)
         self._seed_port = DEFAULT_PORT
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
@@ -448,6 +461,7 @@ class AsyncClient:
             return self._by_host[conn.host_id]
         self._conns.append(conn)
         self._by_host[conn.host_id] = conn
+        self._retarget()
         return conn
 
     def _connection_lost(self, conn: _Conn) -> None:
@@ -455,6 +469,7 @@ class AsyncClient:
             self._conns.remove(conn)
         if self._by_host.get(conn.host_id) is conn:
             del self._by_host[conn.host_id]
+            self._retarget()
         if self._closed:
             return
         log.warning("lost the connection to %s:%s (host %s): %s", conn.host, conn.port,
@@ -523,6 +538,7 @@ class AsyncClient:
                 log.warning("undecodable hash ring (routing round-robin): %s", exc)
         self._topo.leaders = leaders
         self._topo.hashinator = hz
+        self._retarget()
 
     def _apply_procedures(self, resp: ClientResponse) -> None:
         if not resp.tables:
@@ -547,6 +563,15 @@ class AsyncClient:
                 continue  # directed: no partitioning parameter, round-robin
             procs[row[ni]] = (single, pidx, ptype)
         self._topo.procedures = procs
+        self._retarget()
+
+    def _retarget(self) -> None:
+        """Give the router the current procedures, ring and leader connections."""
+        topo, by_host, router = self._topo, self._by_host, self._router
+        router.procedures = topo.procedures
+        router.hashinator = topo.hashinator
+        router.set_targets({pid: by_host[h] for pid, h in topo.leaders.items()
+                            if h in by_host})
 
     async def _subscribe(self) -> None:
         """Ask one live connection for topology pushes (@Subscribe TOPOLOGY)."""
@@ -596,56 +621,18 @@ class AsyncClient:
         """The partition a call routes to: its partition id, 16383 for a multi-partition
         procedure, or None when it goes round-robin (unknown/system procedure, no ring,
         or a value that does not hash)."""
-        info = self._topo.procedures.get(procedure)
-        if info is None:
-            return None
-        return self._partition_of(info, params)
+        return self._router.partition(procedure, params)
 
     def host_for_call(self, procedure: str, *params: Any) -> int | None:
         """The host id whose connection a call would use by affinity, or None (round-robin)."""
-        pid = self.partition_for_call(procedure, *params)
-        if pid is None:
-            return None
-        host = self._topo.leaders.get(pid)
-        conn = self._by_host.get(host) if host is not None else None
-        return host if conn is not None and conn.alive else None
-
-    def _partition_of(self, info: tuple[bool, int, int], params: Sequence[Any]) -> int | None:
-        single, pidx, ptype = info
-        if not single:
-            return MP_PARTITION
-        hz = self._topo.hashinator
-        if hz is None or pidx >= len(params):
-            return None
-        v = params[pidx]
-        try:
-            if type(v) is int and ptype in _INT_TYPES:
-                return hz.partition_for_value(ptype, v)
-            return _hashinator.partition_for_parameter(hz, ptype, v)
-        except (VoltError, TypeError, ValueError, OverflowError):
-            return None
+        conn = self._router.route(procedure, params)
+        return conn.host_id if conn is not None and conn.alive else None
 
     def _route(self, procedure: str, params: Sequence[Any]) -> _Conn:
-        topo = self._topo
-        info = topo.procedures.get(procedure)
-        if info is not None:
-            # _partition_of's common case (an integer partitioning parameter), inlined
-            single, pidx, ptype = info
-            hz = topo.hashinator
-            if single and hz is not None and pidx < len(params) \
-                    and type(params[pidx]) is int and ptype in _INT_TYPES:
-                try:
-                    pid = hz.partition_for_value(ptype, params[pidx])
-                except (VoltError, TypeError, ValueError, OverflowError):
-                    pid = None
-            else:
-                pid = self._partition_of(info, params)
-            if pid is not None:
-                host = self._topo.leaders.get(pid)
-                conn = self._by_host.get(host)  # type: ignore[arg-type]
-                if conn is not None and conn.alive:
-                    conn.affinity_calls += 1
-                    return conn
+        conn = self._router.route(procedure, params)
+        if conn is not None and conn.alive:
+            conn.affinity_calls += 1
+            return conn
         return self._round_robin()
 
     def _round_robin(self) -> _Conn:
@@ -740,10 +727,19 @@ class AsyncClient:
         """Encode and queue one call (a slot is free); return the future of its response."""
         if self._closed:
             raise ClientClosedError("", 0, "the client is closed")
-        if conn is None:
-            conn = self._route(procedure, params)
         handle = next(self._handles)
-        frame = _encode_invocation(procedure, handle, params, types, extensions)
+        if conn is not None:
+            frame = _encode_invocation(procedure, handle, params, types, extensions)
+        elif types is None and extensions is None:
+            # The common call: routed and encoded in one compiled call.
+            conn, frame = self._router.route_encode(procedure, handle, params)
+            if conn is not None and conn.alive:
+                conn.affinity_calls += 1
+            else:
+                conn = self._round_robin()
+        else:
+            conn = self._route(procedure, params)
+            frame = _encode_invocation(procedure, handle, params, types, extensions)
         fut = self._loop.create_future()
         conn.pending[handle] = (fut, self._clock() + (self.timeout_s if timeout_s is None
                                                        else timeout_s))
