@@ -633,10 +633,8 @@ _RESPONSES = st.tuples(st.integers(-2**63, 2**63 - 1), st.sampled_from([1, -1, -
                        st.none() | _TEXT, st.lists(tables(), max_size=2))
 
 
-@given(st.lists(_RESPONSES, max_size=6), st.none() | st.tuples(st.integers(0, 6),
-                                                               st.binary(min_size=1, max_size=40)),
-       st.booleans(), st.data())
-def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
+def _response_stream(resps, garbage, client_values):
+    """(frames, their bytes, the oracle's decoding, whether it ends in a bad body)."""
     frames = [wire.encode_response(h, s, ss, aps, astr, tbls) for h, s, ss, aps, astr, tbls in resps]
     if garbage is not None:
         at, body = garbage
@@ -646,6 +644,14 @@ def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
         want, want_bad = wire_oracle.response_frames(stream, client_values)
     except OverflowError:
         assume(False)  # a TIMESTAMP outside datetime's range (client values only)
+    return frames, stream, want, want_bad
+
+
+@given(st.lists(_RESPONSES, max_size=6), st.none() | st.tuples(st.integers(0, 6),
+                                                               st.binary(min_size=1, max_size=40)),
+       st.booleans(), st.data())
+def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
+    frames, stream, want, want_bad = _response_stream(resps, garbage, client_values)
     # the compiled decoder reads every frame of one feed in one call, in any chunking
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
     fb = wire.FrameBuffer()
@@ -677,15 +683,7 @@ def test_feed_responses_matches_oracle(resps, garbage, client_values, data):
 def test_feed_answers_matches_oracle(resps, garbage, data):
     """feed_answers (the client's decode-and-match) against the oracle decoder and a dict
     of pending calls: each answer pops its own call once; the rest come back as pairs."""
-    frames = [wire.encode_response(h, s, ss, aps, astr, tbls) for h, s, ss, aps, astr, tbls in resps]
-    if garbage is not None:
-        at, body = garbage
-        frames.insert(min(at, len(frames)), struct.pack(">i", len(body)) + body)
-    stream = b"".join(frames)
-    try:
-        want, want_bad = wire_oracle.response_frames(stream, True)
-    except OverflowError:
-        assume(False)  # a TIMESTAMP outside datetime's range
+    _frames, stream, want, want_bad = _response_stream(resps, garbage, True)
     handles = sorted({r[0] for r in resps})
     calls = data.draw(st.lists(st.sampled_from(handles), unique=True) if handles else st.just([]))
     pending = {hd: ("call", hd) for hd in calls + [12345678901]}  # and one never answered
