@@ -14,7 +14,9 @@ from cpython.long cimport PyLong_Check
 from cpython.float cimport PyFloat_Check, PyFloat_AS_DOUBLE
 from cpython.bool cimport PyBool_Check
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.object cimport PyObject
+from cpython.type cimport PyType_GenericAlloc
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdint cimport INT64_MIN
@@ -23,7 +25,15 @@ import datetime as _wire_dt_mod
 import decimal as _wire_dec_mod
 import hashlib as _wire_hashlib
 
+cdef extern from "structmember.h":
+    ctypedef struct _wire_PyMemberDef "PyMemberDef":
+        int type
+        Py_ssize_t offset
+        int flags
+
 cdef extern from "Python.h":
+    ctypedef struct _wire_PyMemberDescr "PyMemberDescrObject":
+        _wire_PyMemberDef *d_member
     const char* _wire_utf8 "PyUnicode_AsUTF8AndSize"(object s, Py_ssize_t* size) except NULL
     long long _wire_as_ll "PyLong_AsLongLongAndOverflow"(object v, int* overflow) except? -1
 
@@ -88,16 +98,112 @@ _WIRE_VoltTable = None
 _WIRE_ClientResponse = None
 
 
+# Decoded answers are built without calling their classes: the slots of a ClientResponse
+# and of a VoltTable are written at their offsets in the new object (their dataclass
+# __init__, a Python frame, cost more than the whole decode of a one-row answer, and
+# object.__new__ plus setattr half of it). The offsets are read once from the classes'
+# slot descriptors; if either class is not laid out that way, setattr is used.
+cdef Py_ssize_t _wire_resp_slots[5]   # status, status_string, app_status, app_status_string, tables
+cdef Py_ssize_t _wire_table_slots[2]  # columns, rows
+cdef bint _wire_slots_ok = False
+DEF _WIRE_T_OBJECT_EX = 16            # structmember.h: an object slot, AttributeError when unset
+DEF _WIRE_READONLY = 1
+
+
+cdef bint _wire_slot_offsets(object cls, tuple names, Py_ssize_t *out):
+    """Fill out with the offsets of cls's writable object slots names; False when one of
+    them is something else (a property, a __dict__ attribute, a read-only member...)."""
+    import types
+    cdef _wire_PyMemberDef *m
+    cdef Py_ssize_t i
+    # A plain class (allocated by PyType_GenericAlloc), with no __new__ of its own to
+    # skip and no instance __dict__.
+    if type(cls) is not type or cls.__new__ is not object.__new__ \
+            or getattr(cls, "__dictoffset__", 0):
+        return False
+    for i, name in enumerate(names):
+        d = cls.__dict__.get(name)
+        if type(d) is not types.MemberDescriptorType:
+            return False
+        m = (<_wire_PyMemberDescr *><PyObject *>d).d_member
+        if m.type != _WIRE_T_OBJECT_EX or m.flags & _WIRE_READONLY or m.offset <= 0:
+            return False
+        out[i] = m.offset
+    return True
+
+
+cdef inline void _wire_slot_put(object obj, Py_ssize_t offset, object v) noexcept:
+    """Set the object slot at offset in obj to v (a new reference)."""
+    cdef PyObject **p = <PyObject **>((<char *><PyObject *>obj) + offset)
+    Py_INCREF(v)
+    Py_XDECREF(p[0])
+    p[0] = <PyObject *>v
+
+
 cdef object _wire_types():
     """Return voltdb_py.types (imported lazily: it imports this module)."""
-    global _wire_types_mod, _WIRE_Column, _WIRE_VoltTable, _WIRE_ClientResponse
+    global _wire_types_mod, _WIRE_Column, _WIRE_VoltTable, _WIRE_ClientResponse, _wire_slots_ok
     if _wire_types_mod is None:
         import voltdb_py.types as m
         _WIRE_Column = m.Column
         _WIRE_VoltTable = m.VoltTable
         _WIRE_ClientResponse = m.ClientResponse
+        _wire_slots_ok = _wire_slot_offsets(
+            m.ClientResponse, ("status", "status_string", "app_status", "app_status_string",
+                               "tables"), _wire_resp_slots) and _wire_slot_offsets(
+            m.VoltTable, ("columns", "rows"), _wire_table_slots)
         _wire_types_mod = m
     return _wire_types_mod
+
+
+cdef object _wire_new_table(list columns, list rows):
+    """A VoltTable(columns, rows), built at C level (see _wire_slot_offsets)."""
+    _wire_types()
+    if not _wire_slots_ok:
+        t = _WIRE_new(_WIRE_VoltTable)
+        t.columns = columns
+        t.rows = rows
+        return t
+    t = PyType_GenericAlloc(_WIRE_VoltTable, 0)
+    _wire_slot_put(t, _wire_table_slots[0], columns)
+    _wire_slot_put(t, _wire_table_slots[1], rows)
+    return t
+
+
+cdef object _wire_new_response(int status, object status_string, int app_status,
+                               object app_status_string, list tables):
+    """A ClientResponse of these fields, built at C level (see _wire_slot_offsets)."""
+    _wire_types()
+    if not _wire_slots_ok:
+        r = _WIRE_new(_WIRE_ClientResponse)
+        r.status = status
+        r.status_string = status_string
+        r.app_status = app_status
+        r.app_status_string = app_status_string
+        r.tables = tables
+        return r
+    r = PyType_GenericAlloc(_WIRE_ClientResponse, 0)
+    _wire_slot_put(r, _wire_resp_slots[0], status)
+    _wire_slot_put(r, _wire_resp_slots[1], status_string)
+    _wire_slot_put(r, _wire_resp_slots[2], app_status)
+    _wire_slot_put(r, _wire_resp_slots[3], app_status_string)
+    _wire_slot_put(r, _wire_resp_slots[4], tables)
+    return r
+
+
+def _wire_slots_in_use():
+    """True when decoded answers are built by writing their slots (tests)."""
+    _wire_types()
+    return _wire_slots_ok
+
+
+def _wire_slots_of(cls, names):
+    """The slot offsets _wire_slot_offsets finds for cls's names, or None (tests)."""
+    cdef Py_ssize_t out[8]
+    names = tuple(names)
+    if len(names) > 8 or not _wire_slot_offsets(cls, names, out):
+        return None
+    return [out[i] for i in range(len(names))]
 
 
 cdef str _wire_param_what(Py_ssize_t i):
@@ -487,10 +593,7 @@ cdef object _wire_table(_wire_rd *r, str what, bint client_values):
         raise CodecError(f"{what}: table length {total} at offset {at} leaves "
                          f"{end - sub.pos} unread bytes")
     r.pos = end
-    table = _WIRE_new(_WIRE_VoltTable)
-    table.columns = list(cols)
-    table.rows = rows
-    return table
+    return _wire_new_table(list(cols), rows)
 
 
 cdef object _wire_acquire(object buf, Py_buffer *view, _wire_rd *r):
@@ -661,16 +764,7 @@ cdef object _wire_response(_wire_rd *r, bint client_values, int64_t *handle):
                                   client_values))
     if r.pos != r.n:
         raise CodecError(f"{r.n - r.pos} trailing bytes after the tables at offset {r.pos}")
-    _wire_types()
-    # The dataclass fields set directly: its generated __init__ (a Python frame) cost
-    # more than the whole decode of a one-row answer.
-    resp = _WIRE_new(_WIRE_ClientResponse)
-    resp.status = status
-    resp.status_string = status_string
-    resp.app_status = app_status
-    resp.app_status_string = app_status_string
-    resp.tables = tables
-    return resp
+    return _wire_new_response(status, status_string, app_status, app_status_string, tables)
 
 
 def decode_response(body, bint with_handle=False, bint client_values=True):
