@@ -116,10 +116,12 @@ cdef bint _wire_slot_offsets(object cls, tuple names, Py_ssize_t *out):
     import types
     cdef _wire_PyMemberDef *m
     cdef Py_ssize_t i
-    # A plain class (allocated by PyType_GenericAlloc), with no __new__ of its own to
-    # skip and no instance __dict__.
-    if type(cls) is not type or cls.__new__ is not object.__new__ \
-            or getattr(cls, "__dictoffset__", 0):
+    # A plain class straight from object (allocated by PyType_GenericAlloc), with no
+    # __new__ of its own to skip, no instance __dict__, and no slot left unset: names
+    # are all of its slots.
+    if type(cls) is not type or cls.__mro__ != (cls, object) \
+            or cls.__new__ is not object.__new__ or getattr(cls, "__dictoffset__", 0) \
+            or sorted(cls.__dict__.get("__slots__", ())) != sorted(names):
         return False
     for i, name in enumerate(names):
         d = cls.__dict__.get(name)

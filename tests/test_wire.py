@@ -753,11 +753,20 @@ def test_slot_offsets_only_for_plain_object_slots():
         def __new__(cls):
             return object.__new__(cls)
 
-    offsets = _engine._wire_slots_of(ClientResponse, ["status", "tables"])
-    assert offsets is not None and len(set(offsets)) == 2 and min(offsets) > 0
-    for cls in (WithDict, Prop, OwnNew):
+    class Plain:
+        __slots__ = ("status",)
+
+    class Sub(Plain):
+        __slots__ = ()
+
+    names = ["status", "status_string", "app_status", "app_status_string", "tables"]
+    offsets = _engine._wire_slots_of(ClientResponse, names)
+    assert offsets is not None and len(set(offsets)) == 5 and min(offsets) > 0
+    assert _engine._wire_slots_of(Plain, ["status"]) is not None
+    for cls in (WithDict, Prop, OwnNew, Sub):
         assert _engine._wire_slots_of(cls, ["status"]) is None
-    assert _engine._wire_slots_of(ClientResponse, ["status", "ok"]) is None  # a property
+    assert _engine._wire_slots_of(ClientResponse, names[:-1]) is None  # a slot left unset
+    assert _engine._wire_slots_of(ClientResponse, names[:-1] + ["ok"]) is None  # a property
 
 
 def test_answer_frames_bad_length_keeps_what_it_matched():
