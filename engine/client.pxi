@@ -29,7 +29,7 @@ cdef class CallRouter:
     """
 
     cdef public dict procedures
-    cdef public object hashinator
+    cdef public Hashinator hashinator   # None, or a Hashinator (checked when set)
     cdef dict _targets
     cdef object _fallback
     cdef readonly int mp_partition
@@ -73,7 +73,7 @@ cdef class CallRouter:
                 return None  # no such value of the column: the server will say so
             if x == _cr_null_of(ptype):
                 return 0
-            return (<Hashinator>hz)._lookup(vdb_murmur3_token_int64(x))
+            return self.hashinator._lookup(vdb_murmur3_token_int64(x))
         try:
             return self._fallback(hz, ptype, v)
         except (VoltError, TypeError, ValueError, OverflowError):

@@ -102,6 +102,8 @@ def test_targets_are_copied_and_replaced():
     assert r.route("Multi", ()) is None
     with pytest.raises(TypeError):
         r.set_targets(None)
+    with pytest.raises(TypeError):
+        r.hashinator = "not a ring"
 
 
 def test_fallback_errors():
