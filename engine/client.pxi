@@ -110,38 +110,4 @@ def answer_frames(buf, dict pending not None, list done not None,
     decode stops the scan with its CodecError (what came before it is kept); a bad frame
     length raises CodecError.
     """
-    cdef Py_buffer view
-    cdef _wire_rd r
-    cdef _wire_rd body
-    cdef int32_t n
-    cdef int64_t handle = 0
-    cdef list others = []
-    cdef Py_ssize_t start
-    release = _wire_acquire(buf, &view, &r)
-    try:
-        while r.n - r.pos >= 4:
-            start = r.pos
-            n = _wire_i32(&r, "frame length")
-            if n <= 0 or n > max_frame_bytes:
-                raise CodecError(f"frame length {n} at offset {start} is outside 1..{max_frame_bytes}")
-            if r.n - r.pos < n:
-                r.pos = start
-                break
-            body.p = r.p + r.pos
-            body.n = n
-            body.pos = 0
-            try:
-                resp = _wire_response(&body, True, &handle)
-            except CodecError as e:
-                return others, start, e
-            key = handle
-            entry = pending.pop(key, None)
-            if entry is None:
-                others.append((key, resp))
-            else:
-                done.append((entry, resp))
-            r.pos += n
-        return others, r.pos, None
-    finally:
-        if release:
-            PyBuffer_Release(&view)
+    return _wire_response_frames(buf, max_frame_bytes, True, pending, done)

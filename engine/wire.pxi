@@ -612,25 +612,37 @@ cdef object _wire_acquire(object buf, Py_buffer *view, _wire_rd *r):
     return True
 
 
+cdef int _wire_next_frame(_wire_rd *r, Py_ssize_t max_frame_bytes, _wire_rd *body) except -1:
+    """Point body at the next complete i32-length-prefixed frame's body at r's cursor
+    (offsets relative to the body's start) and move r past the frame: 1. When no complete
+    frame is left: 0, r unmoved. A length outside 1..max_frame_bytes raises CodecError."""
+    cdef Py_ssize_t start = r.pos
+    cdef int32_t n
+    if r.n - r.pos < 4:
+        return 0
+    n = _wire_i32(r, "frame length")
+    if n <= 0 or n > max_frame_bytes:
+        raise CodecError(f"frame length {n} at offset {start} is outside 1..{max_frame_bytes}")
+    if r.n - r.pos < n:
+        r.pos = start
+        return 0
+    body.p = r.p + r.pos
+    body.n = n
+    body.pos = 0
+    r.pos += n
+    return 1
+
+
 def split_frames(buf, Py_ssize_t max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
     """Split buf into complete i32-length-prefixed frame bodies; return (frames, consumed)."""
     cdef Py_buffer view
     cdef _wire_rd r
-    cdef int32_t n
+    cdef _wire_rd body
     cdef list frames = []
-    cdef Py_ssize_t start
     release = _wire_acquire(buf, &view, &r)
     try:
-        while r.n - r.pos >= 4:
-            start = r.pos
-            n = _wire_i32(&r, "frame length")
-            if n <= 0 or n > max_frame_bytes:
-                raise CodecError(f"frame length {n} at offset {start} is outside 1..{max_frame_bytes}")
-            if r.n - r.pos < n:
-                r.pos = start
-                break
-            frames.append(PyBytes_FromStringAndSize(<const char *>(r.p + r.pos), n))
-            r.pos += n
+        while _wire_next_frame(&r, max_frame_bytes, &body):
+            frames.append(PyBytes_FromStringAndSize(<const char *>body.p, body.n))
         return frames, r.pos
     finally:
         if release:
@@ -792,34 +804,36 @@ def decode_response_frames(buf, Py_ssize_t max_frame_bytes=DEFAULT_MAX_FRAME_BYT
     CodecError (the frames before it are in pairs), else None. A bad frame length raises
     CodecError at once, as split_frames does.
     """
+    return _wire_response_frames(buf, max_frame_bytes, client_values, None, None)
+
+
+cdef tuple _wire_response_frames(object buf, Py_ssize_t max_frame_bytes, bint client_values,
+                                 dict pending, list done):
+    """decode_response_frames, and answer_frames (client.pxi) when pending is given: an
+    answer whose handle is a key of pending pops that entry into done as (entry,
+    response) instead of going to the returned pairs."""
     cdef Py_buffer view
     cdef _wire_rd r
     cdef _wire_rd body
-    cdef int32_t n
     cdef int64_t handle = 0
     cdef list pairs = []
     cdef Py_ssize_t start
     release = _wire_acquire(buf, &view, &r)
     try:
-        while r.n - r.pos >= 4:
+        while True:
             start = r.pos
-            n = _wire_i32(&r, "frame length")
-            if n <= 0 or n > max_frame_bytes:
-                raise CodecError(f"frame length {n} at offset {start} is outside 1..{max_frame_bytes}")
-            if r.n - r.pos < n:
-                r.pos = start
+            if not _wire_next_frame(&r, max_frame_bytes, &body):
                 break
-            # The body is read in place, with offsets relative to its start as
-            # decode_response reports them.
-            body.p = r.p + r.pos
-            body.n = n
-            body.pos = 0
             try:
                 resp = _wire_response(&body, client_values, &handle)
             except CodecError as e:
                 return pairs, start, e
-            pairs.append((handle, resp))
-            r.pos += n
+            key = handle
+            entry = None if pending is None else pending.pop(key, None)
+            if entry is None:
+                pairs.append((key, resp))
+            else:
+                done.append((entry, resp))
         return pairs, r.pos, None
     finally:
         if release:
@@ -1168,7 +1182,6 @@ cdef int _wire_put_response(_wire_out *w, int64_t handle, int status, status_str
                             app_status, app_status_string, tables,
                             int32_t cluster_rtt_ms) except -1:
     """Append one full response frame (length prefix included) at w's end."""
-    cdef int bits = 0
     cdef int aps = -128
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t start = w.n
@@ -1180,6 +1193,21 @@ cdef int _wire_put_response(_wire_out *w, int64_t handle, int status, status_str
             raise ValueOutOfRangeError(f"app status {aps} does not fit in an i8")
     if len(tables) > 32767:
         raise ValueOutOfRangeError(f"too many tables ({len(tables)})")
+    _wire_put_response_head(w, handle, status, status_string, aps, app_status_string,
+                            cluster_rtt_ms, len(tables))
+    for t in tables:
+        _wire_put_table(w, t, "result" if i == 0 else f"result {i}")
+        i += 1
+    _wire_patch32(w, start, w.n - start - 4)
+    return 0
+
+
+cdef int _wire_put_response_head(_wire_out *w, int64_t handle, int status, status_string,
+                                 int app_status, app_status_string, int32_t cluster_rtt_ms,
+                                 Py_ssize_t ntables) except -1:
+    """Append a response frame's length placeholder and its fields up to the table count
+    (the caller appends the tables and patches the length)."""
+    cdef int bits = 0
     if status_string is not None:
         bits |= 0x20
     if app_status_string is not None:
@@ -1188,18 +1216,14 @@ cdef int _wire_put_response(_wire_out *w, int64_t handle, int status, status_str
     _wire_put_be(w, 0, 1)
     _wire_put_be(w, <uint64_t>handle, 8)
     _wire_put_be(w, <uint64_t>bits, 1)
-    _wire_put_be(w, <uint64_t>status, 1)
+    _wire_put_be(w, <uint64_t><uint8_t><int8_t>status, 1)
     if bits & 0x20:
         _wire_put_text(w, status_string, "status string")
-    _wire_put_be(w, <uint64_t>aps, 1)
+    _wire_put_be(w, <uint64_t><uint8_t><int8_t>app_status, 1)
     if bits & 0x80:
         _wire_put_text(w, app_status_string, "app status string")
     _wire_put_be(w, <uint64_t>cluster_rtt_ms, 4)
-    _wire_put_be(w, <uint64_t>len(tables), 2)
-    for t in tables:
-        _wire_put_table(w, t, "result" if i == 0 else f"result {i}")
-        i += 1
-    _wire_patch32(w, start, w.n - start - 4)
+    _wire_put_be(w, <uint64_t>ntables, 2)
     return 0
 
 
@@ -1214,14 +1238,8 @@ cdef int _wire_put_item(_wire_out *w, int64_t handle, object item,
                                   cluster_rtt_ms)
     if len(<tuple>item) != 2:
         raise ValueError("a result item is a ClientResponse or (columns, rows)")
-    _wire_put_be(w, 0, 4)
-    _wire_put_be(w, 0, 1)
-    _wire_put_be(w, <uint64_t>handle, 8)
-    _wire_put_be(w, 0, 1)                 # no status strings
-    _wire_put_be(w, 1, 1)                 # SUCCESS
-    _wire_put_be(w, <uint64_t><uint8_t><int8_t>-128, 1)  # app status unset
-    _wire_put_be(w, <uint64_t>cluster_rtt_ms, 4)
-    _wire_put_be(w, 1, 2)
+    # SUCCESS, app status unset, one table
+    _wire_put_response_head(w, handle, 1, None, -128, None, cluster_rtt_ms, 1)
     _wire_put_table_parts(w, (<tuple>item)[0], (<tuple>item)[1], "result")
     _wire_patch32(w, start, w.n - start - 4)
     return 0

@@ -806,7 +806,7 @@ class Database:
 
         A result is a ClientResponse, or, for a compiled point procedure that succeeded,
         a (columns, rows) tuple standing for a success with that one table: the servers
-        encode it (wire.encode_responses) without building response objects.
+        encode it (wire.encode_response_list) without building response objects.
 
         Each call is still its own transaction: it sees the calls before it, and a call
         that fails leaves no trace. The writes of consecutive compiled point procedures

@@ -17,7 +17,7 @@ from voltdb_py.errors import CodecError
 __all__ = [
     "InvocationError", "split_frames", "decode_login", "encode_login", "encode_login_response",
     "encode_login_failure", "decode_login_response", "decode_invocation", "encode_invocation",
-    "encode_response", "encode_responses", "encode_response_list", "decode_response", "decode_response_frames", "encode_volttable", "decode_volttable",
+    "encode_response", "encode_responses", "encode_response_list", "decode_response", "decode_response_frames", "answer_frames", "encode_volttable", "decode_volttable",
     "FrameBuffer", "read_frame", "DEFAULT_MAX_FRAME_BYTES",
 ]
 

@@ -930,10 +930,7 @@ class ClusterHost:
             return
         leader = part.leader
         if leader == self.host_id:
-            self._batch.append(call)
-            if not self._work_scheduled:
-                self._work_scheduled = True
-                self.loop.call_soon(self._work)
+            self._submit(call)
             return
 
         def done(ok: bool, payload: Any) -> None:
@@ -947,11 +944,16 @@ class ClusterHost:
                                      call.params, call.dest, call.read_only], done)
 
     def _reply(self, call: _Call, data: bytes) -> None:
-        """Answer a call with a response frame (its handle is set here)."""
-        if call.reply is not None:
-            call.reply(data)
+        """Answer a call with a response frame of handle 0 (its handle is set here)."""
+        self._give(call, data if call.reply is not None else _with_handle(data, call.handle))
+
+    def _give(self, call: _Call, data: bytes) -> None:
+        """Answer a call with its response frame: a client's own handle for a call without
+        reply (made on this host), handle 0 for the reply callback (the router sets it)."""
+        if call.reply is None:
+            self._deliver(call.conn, data)
         else:
-            self._deliver(call.conn, _with_handle(data, call.handle))
+            call.reply(data)
 
     def _moved(self, call: _Call, why: str) -> None:
         """The call was not run here: this host does not lead its partition (any more)."""
@@ -1057,29 +1059,20 @@ class ClusterHost:
         n_rep = len(entries)
         entries += call_entries
         ids_in += [None] * len(calls)
+        replicated = "sent to the replicas" if ahead else \
+            "replicated from their leader" if reps else None
         try:
-            try:
-                resps, ids = self._execute(entries, ids_in)
-            except Exception:
-                if not ahead and not reps:
-                    raise
-                # Writes that other replicas run (or ran) must stand here too. The group
-                # was rolled back as a whole: run it once more.
-                log.exception("a group of %d calls failed; running it again", len(entries))
-                resps, ids = self._execute(entries, ids_in)
+            done = self._run_group(entries, ids_in, replicated)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
             log.exception("a group of %d calls failed", len(entries))
-            if ahead or reps:
-                # Never skip a replicated batch (the replicas would differ): leave instead.
-                what = "sent to the replicas" if ahead else "replicated from their leader"
-                self._fatal(f"a group of writes {what} failed here twice "
-                            f"({type(exc).__name__}: {exc}); this host stops", abort=True)
-                return
             err = _error_bytes(Status.UNEXPECTED_FAILURE,
                                f"unexpected error: {type(exc).__name__}: {exc}")
             for c in calls:
                 self._reply(c, err)
             return
+        if done is None:
+            return
+        resps, ids = done
         if reps:
             _frames, hashes = wire.encode_response_list([0] * n_rep, resps[:n_rep], True)
             at = 0
@@ -1098,6 +1091,27 @@ class ClusterHost:
             link.flush()
         if self._outbox:
             self._flush_outbox()
+
+    def _run_group(self, entries: list, ids_in: list, replicated: str | None
+                   ) -> tuple[list, list] | None:
+        """_execute a group. A group holding replicated writes (`replicated` says which:
+        "sent to the replicas", "replicated from their leader") is rolled back as a whole
+        when it fails and runs once more; if it fails again this host stops, since it
+        must never skip a replicated batch (the replicas would differ), and None is
+        returned. Another group's failure is raised."""
+        try:
+            return self._execute(entries, ids_in)
+        except Exception:
+            if replicated is None:
+                raise
+            log.exception("a group of %d calls failed; running it again", len(entries))
+        try:
+            return self._execute(entries, ids_in)
+        except Exception as exc:  # noqa: BLE001 - the group failed as a whole, twice
+            log.exception("a group of %d calls failed", len(entries))
+            self._fatal(f"a group of writes {replicated} failed here twice "
+                        f"({type(exc).__name__}: {exc}); this host stops", abort=True)
+            return None
 
     def _send_ahead(self, calls: list[_Call], entries: list, writes: dict[int, list[int]]
                     ) -> dict[int, int] | None:
@@ -1160,15 +1174,13 @@ class ClusterHost:
         for pid, lead in self.leads.items():
             if lead.acked and lead.committed() < lead.seq:
                 wait[pid] = lead.seq
-        deliver = self._deliver
+        give = self._give
         for i, c in enumerate(calls):
             seq = wait.get(c.pid)
             if seq is not None:
                 self.leads[c.pid].waiters.append((seq, c, datas[i]))
-            elif c.reply is None:
-                deliver(c.conn, datas[i])
             else:
-                c.reply(datas[i])
+                give(c, datas[i])
 
     def _execute(self, entries: list, ids_in: list | None) -> tuple[list, list]:
         """Run calls here in order: (results, transaction ids given to each); a result is
@@ -1213,13 +1225,10 @@ class ClusterHost:
             for s in [s for s in sent if s <= done]:
                 del sent[s]
         w = lead.waiters
-        deliver = self._deliver
+        give = self._give
         while w and w[0][0] <= done:
             _seq, call, data = w.popleft()
-            if call.reply is None:
-                deliver(call.conn, data)
-            else:
-                call.reply(data)
+            give(call, data)
         if self._mp_ready is not None:
             self._check_ready()
 
