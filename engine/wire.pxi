@@ -651,6 +651,11 @@ def split_frames(buf, Py_ssize_t max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
 
 def decode_invocation(body):
     """Decode an invocation body (v0/v1/v2) into (procedure, client_handle, params, extensions)."""
+    return _wire_decode_invocation(body)
+
+
+cdef tuple _wire_decode_invocation(object body):
+    """decode_invocation() without the Python call."""
     cdef Py_buffer view
     cdef _wire_rd r
     cdef int version, flag, nexts, etype, scode

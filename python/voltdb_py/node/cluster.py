@@ -59,6 +59,7 @@ from voltdb_py import errors as _errors
 from voltdb_py import wire
 from voltdb_py.catalog.serialize import catalog_to_bytes
 from voltdb_py.cluster.topology import TopologyError, fail_host, partition_detection
+from voltdb_py.engine import _engine
 from voltdb_py.errors import VoltError
 from voltdb_py.node import codec
 from voltdb_py.node.mesh import Inbound, Link
@@ -141,32 +142,10 @@ def free_port(ip: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class _Call:
-    """A single-partition call waiting for, or running on, its leader.
-
-    Its answer goes to ``reply`` (the response frame with handle 0), or, without one, to
-    client connection ``conn`` under ``handle``: a client's call on its leader's host costs
-    no closures. When the partition moves away before it runs, ``moved(why)`` is called,
-    or, without one, the call is routed again (``attempt`` counts the tries).
-    """
-
-    __slots__ = ("pid", "proc", "params", "dest", "read_only", "reply", "moved", "conn",
-                 "handle", "attempt")
-
-    def __init__(self, pid: int, proc: str, params: Any, dest: int | None, read_only: bool,
-                 reply: Callable[[bytes], None] | None,
-                 moved: Callable[[str], None] | None = None, conn: Any = None,
-                 handle: int = 0) -> None:
-        self.pid = pid
-        self.proc = proc
-        self.params = params
-        self.dest = dest
-        self.read_only = read_only
-        self.reply = reply
-        self.moved = moved
-        self.conn = conn
-        self.handle = handle
-        self.attempt = 0
+#: A single-partition call waiting for, or running on, its leader (compiled: see
+#: engine/cluster.pxi).
+_Call = _engine.ClusterCall
+_intake = _engine.cluster_intake
 
 
 def _writes_by_partition(calls: list[_Call]) -> dict[int, list[int]]:
@@ -741,41 +720,68 @@ class ClusterHost:
         others are written to conn when they arrive."""
         out: list[bytes] = []
         node = self.node
-        db_route = self.db.route
-        # User procedures routed by their key take the short way, unless something needs
-        # route()'s checks (stopping, forming, paused).
+        # User procedures routed by their key to a partition led here are queued by one
+        # compiled loop (_intake), unless something needs route()'s checks (stopping,
+        # forming, paused); every other call takes the general path below, in order.
         plain = not (node.stopping or self.stopping or self.snap is None or node.paused)
-        for body in bodies:
+        n = len(bodies)
+        i = 0
+        if plain:
+            batch = self._batch
+            queued = len(batch)
+            db = self.db
+            i, decoded = _intake(conn, bodies, 0, batch, db._procs, db._hashinator,
+                                 self.topology.partitions, self.host_id)
+            if len(batch) > queued:
+                self._schedule_work()
+        else:
+            decoded = None
+        while i < n:
+            self._frame(conn, bodies[i], decoded, plain, out)
+            if conn.closed:
+                return out
+            i += 1
+            if plain and i < n:
+                queued = len(batch)
+                i, decoded = _intake(conn, bodies, i, batch, db._procs, db._hashinator,
+                                     self.topology.partitions, self.host_id)
+                if len(batch) > queued:
+                    self._schedule_work()
+            else:
+                decoded = None
+        node.after_batch()
+        return out
+
+    def _frame(self, conn: Any, body: bytes, decoded: tuple | None, plain: bool,
+               out: list[bytes]) -> None:
+        """The general path of one invocation (decoded, or None to decode it here)."""
+        if decoded is None:
             try:
-                proc, handle, params, ext = wire.decode_invocation(body)
+                decoded = wire.decode_invocation(body)
             except wire.InvocationError as exc:
                 out.append(wire.encode_response(exc.client_handle, Status.UNEXPECTED_FAILURE,
                                                 f"Malformed invocation: {exc}"))
-                continue
+                return
             except _errors.CodecError as exc:
                 conn.abort(f"unreadable invocation: {exc}")
-                return out
-            if plain and not ext and proc[:1] != "@":
-                pid, ro = db_route(proc, params)
-                if pid is not None and pid >= 0:
-                    self._route_sp(_Call(pid, proc, params, None, ro, None, None, conn,
-                                         handle))
-                    continue
+                return
+        proc, handle, params, ext = decoded
+        if plain and not ext and proc[:1] != "@":
+            pid, ro = self.db.route(proc, params)
+            if pid is not None and pid >= 0:  # led by another host
+                self._route_sp(_Call(pid, proc, params, None, ro, None, None, conn, handle))
+                return
 
-            def reply(data: bytes, conn: Any = conn, handle: int = handle) -> None:
-                self._deliver(conn, _with_handle(data, handle))
-            try:
-                data = self.route(conn, proc, params, ext, reply)
-            except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
-                log.exception("routing %s failed", proc)
-                data = _error_bytes(Status.UNEXPECTED_FAILURE,
-                                    f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
-            if data is not None:
-                out.append(_with_handle(data, handle))
-            if conn.closed:
-                return out
-        node.after_batch()
-        return out
+        def reply(data: bytes, conn: Any = conn, handle: int = handle) -> None:
+            self._deliver(conn, _with_handle(data, handle))
+        try:
+            data = self.route(conn, proc, params, ext, reply)
+        except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
+            log.exception("routing %s failed", proc)
+            data = _error_bytes(Status.UNEXPECTED_FAILURE,
+                                f"unexpected error in {proc}: {type(exc).__name__}: {exc}")
+        if data is not None:
+            out.append(_with_handle(data, handle))
 
     def _deliver(self, conn: Any, data: bytes) -> None:
         """Queue an answer for a client connection: one write per connection per turn."""
