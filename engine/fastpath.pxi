@@ -151,6 +151,9 @@ cdef class PointProcedure:
         Raises the typed errors of the general path: TypeMismatchError,
         ValueOutOfRangeError, ConstraintError, MispartitionedError, param_error.
         """
+        return self._execute(txn, params)
+
+    cdef object _execute(self, txn, tuple params):
         cdef tuple values = self._coerce(params)
         cdef int pid = self._fp_partition(<object>PyTuple_GET_ITEM(values, self.part_param))
         cdef PartitionStore store = <PartitionStore?>self.stores[pid]
@@ -194,3 +197,49 @@ cdef class PointProcedure:
         else:
             store._st_upsert(txn, inf, row)
         return 1
+
+
+def run_point_calls(txn, dict procs not None, list calls not None, Py_ssize_t start,
+                    list out not None, ids_out, tuple errors not None, make_error):
+    """Run ``calls[start:]`` in txn while each is a compiled point procedure (the loop of
+    Database.run_many, compiled); return the index of the first call that is not one, or
+    len(calls).
+
+    A call is ``(name, params, ...)`` (params a tuple or list); procs maps a name to its
+    runtime, whose ``fast`` is the PointProcedure (None when it has none), ``stats`` its
+    counters (calls, failures, ...) and ``result_columns`` its result's columns. Each call
+    run appends one result to out: ``(result_columns, rows)`` (a write's rows are
+    ``[(count,)]``), or, when execute raised one of errors, ``make_error(runtime,
+    exception)``; and ``()`` to ids_out when it is a list. Other exceptions propagate
+    (out then holds the results of the calls before the one that raised).
+    """
+    cdef Py_ssize_t i, n = len(calls)
+    cdef PointProcedure fast
+    cdef list stats
+    cdef tuple params
+    for i in range(start, n):
+        call = calls[i]
+        name = call[0]
+        p = call[1]
+        if not isinstance(name, str):
+            return i
+        rt = procs.get(name)
+        if rt is None:
+            return i
+        f = rt.fast
+        if f is None or not isinstance(f, PointProcedure):
+            return i
+        fast = <PointProcedure>f
+        params = p if type(p) is tuple else tuple(p)
+        if ids_out is not None:
+            ids_out.append(())
+        stats = rt.stats
+        stats[0] = stats[0] + 1
+        try:
+            result = fast._execute(txn, params)
+        except errors as exc:
+            stats[1] = stats[1] + 1
+            out.append(make_error(rt, exc))
+            continue
+        out.append((rt.result_columns, result if fast.read_only else [(result,)]))
+    return n

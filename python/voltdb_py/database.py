@@ -78,6 +78,7 @@ from voltdb_py.types import (
 _META = "meta"
 _REP = "rep"
 _MP_PID = _engine.MP_INIT_PID
+_run_point_calls = _engine.run_point_calls
 _ADHOC_CACHE_SIZE = 512
 
 
@@ -814,7 +815,8 @@ class Database:
         batch costs far less than the same calls made one by one. Other calls commit
         on their own.
 
-        :param calls: (procedure name, parameters) pairs.
+        :param calls: (procedure name, parameters) pairs (more items after these two,
+            as in a cluster's [name, parameters, destination] entries, are ignored).
         :param txn_ids_out: when given, receives one list per call of the (transaction id,
             timestamp) pairs the call was given (a cluster leader sends them to replicas).
         :param txn_ids_in: one such list per call, handed out instead of the clock's (a
@@ -838,8 +840,8 @@ class Database:
             try:
                 while True:
                     while i < n:
-                        name, params = calls[i]
-                        params = tuple(params)
+                        call = calls[i]
+                        name, params = call[0], tuple(call[1])
                         rt = self._procs.get(name) if isinstance(name, str) else None
                         fast = rt.fast if rt is not None else None
                         if fast is None:
@@ -866,29 +868,19 @@ class Database:
                             self._drop_read_txn()
                             txn = self._storage.begin(write=True)
                             start = i
-                        if txn_ids_out is not None:
-                            txn_ids_out.append(())
-                        st = rt.stats
-                        st[0] += 1
-                        try:
-                            result = fast.execute(txn, params)
-                        except (SQLError, ConstraintError, TypeMismatchError,
-                                ValueOutOfRangeError, MispartitionedError, _ParamError) as exc:
-                            st[1] += 1
-                            append(ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc)))
-                            i += 1
-                            continue
+                        try:  # this and the compiled calls after it, in one C loop
+                            i = _run_point_calls(txn, self._procs, calls, i, out, txn_ids_out,
+                                                 _FAST_ERRORS, _fast_failure)
                         except StorageError as exc:
                             if not _is_map_full(exc) or grown >= _MAX_GROWS:
                                 raise
                             txn, txn_open = None, txn
                             txn_open.abort()
                             self._storage._grow()
-                            i = self._regroup(calls, start, out, txn_ids_out, ids_base, i + 1)
+                            # out holds one result per call before the one that failed
+                            i = self._regroup(calls, start, out, txn_ids_out, ids_base,
+                                              len(out) + 1)
                             grown += 1
-                            continue
-                        append((rt.result_columns, result if fast.read_only else [(result,)]))
-                        i += 1
                     if txn is None:
                         break
                     txn, txn_open = None, txn
@@ -1262,6 +1254,15 @@ _DDL_START = re.compile(
 
 class _ParamError(VoltError):
     """Parameters do not fit the procedure (count or type)."""
+
+
+#: What a compiled point procedure may raise that answers its call (a graceful failure).
+_FAST_ERRORS = (SQLError, ConstraintError, TypeMismatchError, ValueOutOfRangeError,
+                MispartitionedError, _ParamError)
+
+def _fast_failure(rt: _ProcRuntime, exc: BaseException) -> ClientResponse:
+    """The answer of a compiled point procedure that raised one of _FAST_ERRORS."""
+    return ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc))
 
 
 def _fast_error(rt: _ProcRuntime, exc: BaseException) -> str:

@@ -1173,7 +1173,7 @@ class ClusterHost:
                 if sent is not None:
                     sent[2] = [hashes[i] for i in idx]
                 continue
-            self._replicate(lead, [entries[i] for i in idx], [ids[i] for i in idx],
+            self._replicate(lead, [entries[i] for i in idx], [list(ids[i]) for i in idx],
                             [hashes[i] for i in idx])
         # An answer waits until every write before it (its own included) is acknowledged.
         wait: dict[int, int] = {}
@@ -1189,26 +1189,23 @@ class ClusterHost:
                 give(c, datas[i])
 
     def _execute(self, entries: list, ids_in: list | None) -> tuple[list, list]:
-        """Run calls here in order: (results, transaction ids given to each); a result is
-        a ClientResponse or a compiled point call's (columns, rows) (Database.run_many)."""
+        """Run calls ([procedure, parameters, destination] entries) here in order:
+        (results, transaction ids given to each); a result is a ClientResponse or a
+        compiled point call's (columns, rows) (Database.run_many). Directed calls and
+        system procedures run one by one; the runs of other calls between them each go to
+        run_many whole."""
         db = self.db
-        resps: list[Any] = []
+        special = [i for i, e in enumerate(entries) if e[2] is not None or e[0][:1] == "@"]
         ids: list = []
-        run: list[int] = []
-
-        def flush() -> None:
-            if run:
-                sub_ids = None if ids_in is None else [ids_in[i] for i in run]
-                out_ids: list = []
-                resps.extend(db.run_many([(entries[i][0], entries[i][1]) for i in run],
-                                         txn_ids_out=out_ids, txn_ids_in=sub_ids))
-                ids.extend([list(x) for x in out_ids])
-                run.clear()
-        for i, (proc, params, dest) in enumerate(entries):
-            if dest is None and not proc.startswith("@"):
-                run.append(i)
-                continue
-            flush()
+        if not special:
+            return db.run_many(entries, txn_ids_out=ids, txn_ids_in=ids_in), ids
+        resps: list[Any] = []
+        at = 0
+        for i in special:
+            if i > at:
+                resps += db.run_many(entries[at:i], txn_ids_out=ids,
+                                     txn_ids_in=None if ids_in is None else ids_in[at:i])
+            proc, params, dest = entries[i]
             replay = None if ids_in is None else ids_in[i]
             db._replay_ids = None if replay is None else list(replay)
             db._record_ids = [] if replay is None else None
@@ -1221,7 +1218,10 @@ class ClusterHost:
                 ids.append([list(x) for x in db._record_ids or ()])
                 db._replay_ids = db._record_ids = None
             resps.append(resp)
-        flush()
+            at = i + 1
+        if at < len(entries):
+            resps += db.run_many(entries[at:], txn_ids_out=ids,
+                                 txn_ids_in=None if ids_in is None else ids_in[at:])
         return resps, ids
 
     def _release(self, lead: _Lead) -> None:
