@@ -214,3 +214,40 @@ def test_run_many_grows_a_full_map_and_runs_the_group_again(tmp_path):
     assert small[3] > 1 << 20     # it grew
     assert small[:3] == roomy[:3]
     assert small[1] == [(1200,)] and small[2] == [1212, 12]
+
+
+def test_run_point_calls_runs_compiled_calls_until_the_first_other_one(tmp_path):
+    """The compiled loop of run_many: one result per call it ran, typed failures through
+    make_error, the index of the first call that is not a compiled point procedure."""
+    from voltdb_py.database import _FAST_ERRORS
+
+    with Database.open(tmp_path / "db", sites_per_host=2) as db:
+        db.execute_ddl(DDL)
+        procs = db._procs
+        calls = [("Ins", [1, 0, "a"]), ["Ins", (1, 0, "again"), None], ("Get", [0, 1]),
+                 ("Ups", [2, 0, "b", 7]), ("Get", ["nope", 2]), ("@Ping", ()), ("Get", [0, 2])]
+        out: list = ["before"]
+        ids: list = []
+        txn = db._storage.begin(write=True)
+        try:
+            stop = _engine.run_point_calls(txn, procs, calls, 0, out, ids, _FAST_ERRORS,
+                                           lambda rt, exc: (rt.name, type(exc).__name__))
+            db._storage.commit(txn)
+        except BaseException:
+            txn.abort()
+            raise
+        assert stop == 5 and ids == [()] * 5
+        assert out[0] == "before"
+        assert out[1] == (procs["Ins"].result_columns, [(1,)])
+        assert out[2] == ("Ins", "ConstraintError")
+        assert out[3][0] == procs["Get"].result_columns and out[3][1][0][0] == "a"
+        assert out[4] == (procs["Ups"].result_columns, [(1,)])
+        assert out[5] == ("Get", "TypeMismatchError")
+        assert procs["Ins"].stats[:2] == [2, 1] and procs["Get"].stats[:2] == [2, 1]
+        assert db.call("Get", 0, 2).tables[0].rows[0][0] == "b"
+        # it starts where it is told and stops at once on a call it does not run
+        assert _engine.run_point_calls(None, procs, calls, 5, out, None, _FAST_ERRORS,
+                                       None) == 5
+        with pytest.raises(TypeError):  # parameters that are not a sequence propagate
+            _engine.run_point_calls(None, procs, [("Get", 5)], 0, [], None, _FAST_ERRORS,
+                                    None)
