@@ -1260,6 +1260,7 @@ class _ParamError(VoltError):
 _FAST_ERRORS = (SQLError, ConstraintError, TypeMismatchError, ValueOutOfRangeError,
                 MispartitionedError, _ParamError)
 
+
 def _fast_failure(rt: _ProcRuntime, exc: BaseException) -> ClientResponse:
     """The answer of a compiled point procedure that raised one of _FAST_ERRORS."""
     return ClientResponse(Status.GRACEFUL_FAILURE, _fast_error(rt, exc))

@@ -724,31 +724,24 @@ class ClusterHost:
         # compiled loop (_intake), unless something needs route()'s checks (stopping,
         # forming, paused); every other call takes the general path below, in order.
         plain = not (node.stopping or self.stopping or self.snap is None or node.paused)
+        db = self.db
         n = len(bodies)
         i = 0
-        if plain:
-            batch = self._batch
-            queued = len(batch)
-            db = self.db
-            i, decoded = _intake(conn, bodies, 0, batch, db._procs, db._hashinator,
-                                 self.topology.partitions, self.host_id)
-            if len(batch) > queued:
-                self._schedule_work()
-        else:
-            decoded = None
         while i < n:
-            self._frame(conn, bodies[i], decoded, plain, out)
-            if conn.closed:
-                return out
-            i += 1
-            if plain and i < n:
+            decoded = None
+            if plain:
+                batch = self._batch
                 queued = len(batch)
                 i, decoded = _intake(conn, bodies, i, batch, db._procs, db._hashinator,
                                      self.topology.partitions, self.host_id)
                 if len(batch) > queued:
                     self._schedule_work()
-            else:
-                decoded = None
+                if i == n:
+                    break
+            self._frame(conn, bodies[i], decoded, plain, out)
+            if conn.closed:
+                return out
+            i += 1
         node.after_batch()
         return out
 
@@ -1196,15 +1189,15 @@ class ClusterHost:
         run_many whole."""
         db = self.db
         special = [i for i, e in enumerate(entries) if e[2] is not None or e[0][:1] == "@"]
-        ids: list = []
-        if not special:
-            return db.run_many(entries, txn_ids_out=ids, txn_ids_in=ids_in), ids
         resps: list[Any] = []
+        ids: list = []
         at = 0
-        for i in special:
+        for i in special + [len(entries)]:
             if i > at:
                 resps += db.run_many(entries[at:i], txn_ids_out=ids,
                                      txn_ids_in=None if ids_in is None else ids_in[at:i])
+            if i == len(entries):
+                break
             proc, params, dest = entries[i]
             replay = None if ids_in is None else ids_in[i]
             db._replay_ids = None if replay is None else list(replay)
@@ -1219,9 +1212,6 @@ class ClusterHost:
                 db._replay_ids = db._record_ids = None
             resps.append(resp)
             at = i + 1
-        if at < len(entries):
-            resps += db.run_many(entries[at:], txn_ids_out=ids,
-                                 txn_ids_in=None if ids_in is None else ids_in[at:])
         return resps, ids
 
     def _release(self, lead: _Lead) -> None:
