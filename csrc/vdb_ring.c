@@ -30,6 +30,52 @@ void vdb_ring_lookup_batch(const int32_t *tokens, const int32_t *partitions, siz
     }
 }
 
+/* The unsigned position of a token on the ring: INT32_MIN -> 0, INT32_MAX -> 2^32 - 1
+ * (order preserving). */
+static uint32_t ring_position(int32_t token) {
+    return (uint32_t)token ^ 0x80000000u;
+}
+
+unsigned vdb_ring_index_bits(size_t n) {
+    unsigned bits = 1;
+    while (bits < VDB_RING_INDEX_MAX_BITS && ((size_t)1 << bits) < n) {
+        bits++;
+    }
+    return bits;
+}
+
+void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32_t *slots) {
+    size_t slices = (size_t)1 << bits, s, i = 0;
+    VDB_ASSERT(n >= 1 && tokens[0] == INT32_MIN && bits >= 1 &&
+               bits <= VDB_RING_INDEX_MAX_BITS);
+    for (s = 0; s < slices; s++) {
+        uint32_t start = (uint32_t)s << (32 - bits);
+        /* tokens are strictly increasing, so i only moves forward: O(n + slices) */
+        while (i + 1 < n && ring_position(tokens[i + 1]) <= start) {
+            i++;
+        }
+        slots[s] = (uint32_t)i;
+    }
+    slots[slices] = (uint32_t)(n - 1);
+}
+
+size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
+                            int32_t token) {
+    size_t s = ring_position(token) >> (32 - bits);
+    size_t lo = slots[s], hi = (size_t)slots[s + 1] + 1;
+    /* Invariant as in vdb_ring_floor_index: tokens[lo] <= token (the slice's start has its
+     * floor at lo), and tokens[hi] > token (hi is past the next slice's start's floor). */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tokens[mid] <= token) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 int vdb_ring_validate(const int32_t *tokens, const int32_t *partitions, size_t n,
                       size_t *bad_index) {
     size_t i;

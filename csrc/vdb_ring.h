@@ -32,6 +32,23 @@ int32_t vdb_ring_lookup(const int32_t *tokens, const int32_t *partitions, size_t
 void vdb_ring_lookup_batch(const int32_t *tokens, const int32_t *partitions, size_t n,
                            const int32_t *hashes, size_t count, int32_t *out);
 
+/* A slice index over a ring, for lookups in O(1) when the tokens are spread out (as
+ * VoltDB's are: 16384 evenly spaced). The token space is cut into 2^bits equal slices;
+ * slots[s] is the floor index of slice s's first token and slots[2^bits] is n - 1, so a
+ * token of slice s has its floor in [slots[s], slots[s + 1]]: usually one entry. */
+#define VDB_RING_INDEX_MAX_BITS 16
+
+/* The number of bits of the index of a ring of n tokens: the least b >= 1 with 2^b >= n,
+ * at most VDB_RING_INDEX_MAX_BITS. slots then needs 2^bits + 1 entries. */
+unsigned vdb_ring_index_bits(size_t n);
+
+/* Fills slots (2^bits + 1 entries) for a valid ring of n tokens. 1 <= bits <= 16. */
+void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32_t *slots);
+
+/* vdb_ring_floor_index through the index built by vdb_ring_index_build (same result). */
+size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
+                            int32_t token);
+
 /* Checks the ring invariants on tokens/partitions (n entries). Returns VDB_RING_OK,
  * VDB_RING_EEMPTY, VDB_RING_EFIRST, VDB_RING_EORDER or VDB_RING_EPARTITION; on failure
  * *bad_index (if not NULL) is the offending entry. */

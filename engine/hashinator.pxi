@@ -23,6 +23,10 @@ cdef extern from "vdb_ring.h" nogil:
     int vdb_ring_parse_raw(const unsigned char *buf, size_t len, int32_t *tokens,
                            int32_t *partitions, size_t cap, size_t *n, size_t *bad_index)
     const char *vdb_ring_strerror(int status)
+    unsigned vdb_ring_index_bits(size_t n)
+    void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32_t *slots)
+    size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
+                                int32_t token)
 
 
 def murmur3_x64_128(const unsigned char[::1] data not None, uint32_t seed=0):
@@ -209,6 +213,8 @@ cdef class Hashinator:
     cdef int32_t *_tokens
     cdef int32_t *_partitions
     cdef size_t _n
+    cdef uint32_t *_slots   # the slice index of the ring (vdb_ring_index_build)
+    cdef unsigned _bits
     cdef bytes _config
     cdef uint32_t _signature
     cdef tuple _partition_ids
@@ -236,12 +242,18 @@ cdef class Hashinator:
                 msg += f" (entry {bad}: token {self._tokens[bad]}, partition {self._partitions[bad]})"
             raise CodecError(f"bad hashinator config ({length} bytes): {msg}")
         self._n = n
+        self._bits = vdb_ring_index_bits(n)
+        self._slots = <uint32_t *>malloc(((<size_t>1 << self._bits) + 1) * sizeof(uint32_t))
+        if self._slots == NULL:
+            raise MemoryError()
+        vdb_ring_index_build(self._tokens, n, self._bits, self._slots)
         self._signature = vdb_crc32c(0, &view[0], length)
         self._partition_ids = tuple(sorted({self._partitions[i] for i in range(n)}))
 
     def __dealloc__(self):
         free(self._tokens)
         free(self._partitions)
+        free(self._slots)
 
     def __reduce__(self):
         return (Hashinator, (self._config,))
@@ -306,7 +318,8 @@ cdef class Hashinator:
         return out
 
     cdef inline int32_t _lookup(self, int32_t token) noexcept nogil:
-        return vdb_ring_lookup(self._tokens, self._partitions, self._n, token)
+        return self._partitions[vdb_ring_index_floor(self._tokens, self._slots, self._bits,
+                                                     token)]
 
     def partition_for_token(self, token):
         """Partition owning token: the one of the greatest ring token <= token."""
@@ -323,7 +336,8 @@ cdef class Hashinator:
             for i in range(n):
                 buf[i] = _hz_as_token(seq[i])
             with nogil:
-                vdb_ring_lookup_batch(self._tokens, self._partitions, self._n, buf, <size_t>n, buf)
+                for i in range(n):
+                    buf[i] = self._lookup(buf[i])
             return [buf[i] for i in range(n)]
         finally:
             free(buf)

@@ -239,6 +239,28 @@ def test_ring_lookup_matches_oracle(ring, extra):
     assert h.token_count == len(ring)
 
 
+@st.composite
+def clustered_rings(draw):
+    """Rings whose tokens crowd into a few narrow stretches: the slice index then has
+    slices of many tokens (and empty ones), unlike VoltDB's evenly spaced rings."""
+    centres = draw(st.lists(st.integers(INT32_MIN, INT32_MAX), min_size=1, max_size=3))
+    width = draw(st.integers(1, 5000))
+    rest = draw(st.lists(st.tuples(st.sampled_from(centres), st.integers(-width, width)),
+                         max_size=300))
+    tokens = sorted({INT32_MIN} | {min(max(c + d, INT32_MIN), INT32_MAX) for c, d in rest})
+    parts = draw(st.lists(st.integers(0, 20), min_size=len(tokens), max_size=len(tokens)))
+    return list(zip(tokens, parts))
+
+
+@given(clustered_rings(), st.lists(st.integers(INT32_MIN, INT32_MAX), max_size=20))
+def test_clustered_ring_lookup_matches_oracle(ring, extra):
+    h = _engine.Hashinator(H.raw_config(ring))
+    probes = _probe_tokens(ring) + extra
+    assert h.partitions_for_tokens(probes) == [oracle.floor_lookup(ring, t) for t in probes]
+    assert [h.partition_for_token(t) for t in probes[:50]] == \
+        [oracle.floor_lookup(ring, t) for t in probes[:50]]
+
+
 @given(rings())
 def test_ranges_match_oracle_and_tile_the_ring(ring):
     h = _engine.Hashinator(H.raw_config(ring))

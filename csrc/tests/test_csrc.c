@@ -113,6 +113,92 @@ static void test_ring_single_and_even(void) {
     CHECK(vdb_ring_lookup(four_t, four_p, 4, INT32_MAX) == 0);
 }
 
+/* The slice index gives the same floor as the binary search, for rings of every shape:
+ * evenly spaced (VoltDB's), clustered in one slice, random, and of one token. */
+static uint32_t lcg_state = 12345u;
+static uint32_t lcg(void) {
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return lcg_state;
+}
+
+static int cmp_int32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void check_index(const int32_t *tokens, size_t n) {
+    unsigned bits = vdb_ring_index_bits(n);
+    uint32_t *slots = malloc((((size_t)1 << bits) + 1) * sizeof(uint32_t));
+    size_t i;
+    int d;
+    CHECK(slots != NULL);
+    if (slots == NULL) {
+        return;
+    }
+    CHECK(bits >= 1 && bits <= VDB_RING_INDEX_MAX_BITS);
+    vdb_ring_index_build(tokens, n, bits, slots);
+    for (i = 0; i < n; i++) {
+        for (d = -1; d <= 1; d++) {
+            int64_t t = (int64_t)tokens[i] + d;
+            if (t >= INT32_MIN && t <= INT32_MAX) {
+                CHECK(vdb_ring_index_floor(tokens, slots, bits, (int32_t)t) ==
+                      vdb_ring_floor_index(tokens, n, (int32_t)t));
+            }
+        }
+    }
+    for (i = 0; i < 20000; i++) {
+        int32_t t = (int32_t)lcg();
+        CHECK(vdb_ring_index_floor(tokens, slots, bits, t) ==
+              vdb_ring_floor_index(tokens, n, t));
+    }
+    CHECK(vdb_ring_index_floor(tokens, slots, bits, INT32_MAX) == n - 1);
+    CHECK(vdb_ring_index_floor(tokens, slots, bits, INT32_MIN) == 0);
+    free(slots);
+}
+
+static void test_ring_index(void) {
+    static int32_t tokens[20000];
+    size_t n, i, k;
+    /* one token; VoltDB's 16384 evenly spaced tokens; a ring past 2^16 slices' worth */
+    tokens[0] = INT32_MIN;
+    check_index(tokens, 1);
+    for (i = 0; i < 16384; i++) {
+        tokens[i] = (int32_t)((uint32_t)i * 262144u ^ 0x80000000u);
+    }
+    CHECK(vdb_ring_index_bits(16384) == 14);
+    check_index(tokens, 16384);
+    CHECK(vdb_ring_index_bits(100000) == VDB_RING_INDEX_MAX_BITS);
+    /* clustered: 500 consecutive tokens just above 0, and at both ends of the ring */
+    tokens[0] = INT32_MIN;
+    for (i = 1; i <= 500; i++) {
+        tokens[i] = (int32_t)i;
+    }
+    check_index(tokens, 501);
+    for (i = 1; i <= 300; i++) {
+        tokens[i] = INT32_MIN + (int32_t)i;
+    }
+    for (i = 301; i <= 600; i++) {
+        tokens[i] = INT32_MAX - 600 + (int32_t)i;
+    }
+    check_index(tokens, 601);
+    /* random rings of several sizes */
+    for (k = 0; k < 6; k++) {
+        size_t m = 1;
+        n = (size_t)(lcg() % 19999) + 1;
+        tokens[0] = INT32_MIN;
+        for (i = 1; i < n; i++) {
+            tokens[i] = (int32_t)lcg();
+        }
+        qsort(tokens, n, sizeof(int32_t), cmp_int32);
+        for (i = 1; i < n; i++) {  /* drop duplicates and a second INT32_MIN */
+            if (tokens[i] != tokens[m - 1]) {
+                tokens[m++] = tokens[i];
+            }
+        }
+        check_index(tokens, m);
+    }
+}
+
 static void test_ring_validate(void) {
     static const int32_t no_min[] = {INT32_MIN + 1, 5};
     static const int32_t dup[] = {INT32_MIN, 5, 5};
@@ -214,6 +300,7 @@ int main(void) {
     test_murmur3();
     test_ring_min_max();
     test_ring_single_and_even();
+    test_ring_index();
     test_ring_validate();
     test_ring_parse_raw();
     test_crc32c();
