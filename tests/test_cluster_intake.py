@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""A cluster host's compiled intake (engine cluster_intake) against Database.route.
+"""The compiled intakes of a cluster host (cluster_intake, against Database.route) and of a
+one-host server (server_intake), and the encoding of a group's answers.
 
-The intake queues the calls a host can run at once (user procedure, integer key, partition
+The cluster intake queues the calls a host can run at once (user procedure, integer key, partition
 led here) and leaves every other frame, in order, to the general path. The oracle is the
 general path's own rule: decode_invocation, then Database.route, then the leader map.
 """
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voltdb_py import Database, wire
+from voltdb_py.types import ClientResponse, Status
 from voltdb_py.engine import _engine
 
 DDL = """
@@ -142,3 +144,52 @@ def test_cluster_call_keeps_what_it_was_given():
     assert "Put" in repr(c)
     with pytest.raises(TypeError):
         _engine.ClusterCall("three", "Put", (), None, False, None)
+
+
+# --- a one-host server's intake (engine server_intake) and answers (encode_call_answers) --
+
+@settings(max_examples=300, deadline=None)
+@given(bodies=st.lists(frames(), max_size=12), start=st.integers(0, 3))
+def test_server_intake_takes_the_plain_user_calls_in_order(bodies, start):
+    """The oracle is the old Python loop of NodeServer.execute_frames: decode, then group
+    every call without extensions whose procedure does not start with "@"."""
+    start = min(start, len(bodies))
+    calls: list = [("before", (), 0)]
+    stop, decoded = _engine.server_intake(bodies, start, calls)
+    want = []
+    for i in range(start, len(bodies)):
+        try:
+            proc, handle, params, ext = wire.decode_invocation(bodies[i])
+        except Exception:  # noqa: BLE001 - a frame that does not decode stops the intake
+            break
+        if ext or proc.startswith("@"):
+            break
+        want.append((proc, params, handle))
+    assert stop == start + len(want)
+    assert calls == [("before", (), 0)] + want
+    if stop < len(bodies):
+        try:
+            assert decoded == wire.decode_invocation(bodies[stop])
+        except Exception:  # noqa: BLE001
+            assert decoded is None
+    else:
+        assert decoded is None
+
+
+def test_encode_call_answers_is_the_frames_of_each_answer(db):
+    calls = [("Get", (1,), 7), ("Put", (1, "v"), -3), ("Bad", (), 2**62)]
+    cols = db._procs["Get"].result_columns
+    good = ClientResponse(Status.GRACEFUL_FAILURE, "no")
+    unencodable = ClientResponse(Status.SUCCESS, None, -128, None, [object()])
+    data = _engine.encode_call_answers(calls, [(cols, [("x",)]), good, unencodable], 9)
+    assert data.startswith(wire.encode_response_list([7], [(cols, [("x",)])], False, 9)[0])
+    pairs, used, err = wire.decode_response_frames(data)
+    assert err is None and used == len(data)
+    assert [h for h, _r in pairs] == [7, -3, 2**62]
+    assert pairs[0][1].tables[0].rows == [("x",)]
+    assert (pairs[1][1].status, pairs[1][1].status_string) == (Status.GRACEFUL_FAILURE, "no")
+    assert pairs[2][1].status == Status.UNEXPECTED_FAILURE
+    assert pairs[2][1].status_string.startswith("the result of Bad cannot be serialized")
+    assert _engine.encode_call_answers([], []) == b""
+    with pytest.raises(ValueError, match="2 calls for 1 results"):
+        _engine.encode_call_answers(calls[:2], [good])

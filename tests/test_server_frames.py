@@ -29,8 +29,9 @@ class _Db:
         return ClientResponse(Status.SUCCESS, None, -128, None, [VoltTable(_V, [(params[0],)])])
 
     def run_many(self, calls):
-        self.batches.append(list(calls))
-        return [self._answer(p, tuple(a)) for p, a in calls]
+        # as Database.run_many: (procedure, params, ...) entries, items after two ignored
+        self.batches.append([(c[0], c[1]) for c in calls])
+        return [self._answer(c[0], tuple(c[1])) for c in calls]
 
     def call(self, proc, *params):
         r = self._answer(proc, params)

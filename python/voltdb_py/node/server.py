@@ -31,12 +31,16 @@ from typing import Any
 
 from voltdb_py import hashinator as _hashinator
 from voltdb_py import wire
+from voltdb_py.engine import _engine
 from voltdb_py._version import __version__
 from voltdb_py.deployment import Deployment, user_digests
 from voltdb_py.errors import CodecError, DatabaseClosedError, VoltError
 from voltdb_py.node.mesh import set_nodelay
 from voltdb_py.node.root import ClusterState
 from voltdb_py.types import ClientResponse, Column, Status, VoltTable, VoltType
+
+_server_intake = _engine.server_intake
+_encode_call_answers = _engine.encode_call_answers
 
 log = logging.getLogger("voltdb_py.node")
 
@@ -485,61 +489,61 @@ class NodeServer:
         """Run a batch of invocations in order; consecutive user-procedure calls share one
         group commit (Database.run_many), so their answers follow one LMDB commit.
 
-        Returns the response frames in order.
+        Returns the response frames in order (a group's answers in one bytes).
 
         In a multi-host cluster the calls are routed instead (ClusterHost.execute_frames):
         answers from other hosts are written to the connection when they arrive."""
         if self.cluster_host is not None:
             return self.cluster_host.execute_frames(conn, bodies)
         out: list[bytes] = []
-        group: list[tuple[int, str, tuple]] = []
         t0 = time.monotonic()
-        decode = wire.decode_invocation
-        encode_response_list = wire.encode_response_list
-
-        def flush() -> None:
-            if not group:
-                return
-            try:
-                resps = self.db.run_many([(p, a) for _h, p, a in group])
-            except DatabaseClosedError:
-                resps = [ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
-                         for _ in group]
-            except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
-                log.exception("group of %d calls failed", len(group))
-                resps = [ClientResponse(Status.UNEXPECTED_FAILURE,
-                                        f"unexpected error: {type(exc).__name__}: {exc}")
-                         for _ in group]
-            rtt = int((time.monotonic() - t0) * 1000)
-            # the whole group's frames in one compiled call; a result that cannot be
-            # encoded is answered with an error saying why
-            out.extend(encode_response_list([g[0] for g in group], resps, False, rtt,
-                                            [g[1] for g in group]))
-            group.clear()
-
-        for body in bodies:
-            try:
-                proc, handle, params, ext = decode(body)
-            except wire.InvocationError as exc:
-                flush()
-                out.append(wire.encode_response(exc.client_handle, Status.UNEXPECTED_FAILURE,
-                                                f"Malformed invocation: {exc}"))
-                continue
-            except CodecError as exc:
-                flush()
-                conn.abort(f"unreadable invocation: {exc}")
-                return out
-            if not self.stopping and not self.paused and not ext \
-                    and not proc.startswith("@"):
-                group.append((handle, proc, params))
-                continue
-            flush()
+        i, n = 0, len(bodies)
+        while i < n:
+            decoded = None
+            if not self.stopping and not self.paused:
+                # The plain user calls from i on, decoded in one compiled loop, then run
+                # as one group; it stops at the first other frame.
+                calls: list[tuple[str, tuple, int]] = []
+                i, decoded = _server_intake(bodies, i, calls)
+                if calls:
+                    out.append(self._run_group(calls, t0))
+                if i >= n:
+                    break
+            body = bodies[i]
+            i += 1
+            if decoded is None:
+                try:
+                    decoded = wire.decode_invocation(body)
+                except wire.InvocationError as exc:
+                    out.append(wire.encode_response(
+                        exc.client_handle, Status.UNEXPECTED_FAILURE,
+                        f"Malformed invocation: {exc}"))
+                    continue
+                except CodecError as exc:
+                    conn.abort(f"unreadable invocation: {exc}")
+                    return out
+            proc, handle, params, ext = decoded
             resp = self._safe_dispatch(conn, proc, params, ext)
             out.append(self._encode(handle, proc, resp, int((time.monotonic() - t0) * 1000)))
             if conn.closed:
                 return out
-        flush()
         return out
+
+    def _run_group(self, calls: list[tuple[str, tuple, int]], t0: float) -> bytes:
+        """Run (procedure, params, handle) calls as one group; their answers' frames."""
+        try:
+            resps = self.db.run_many(calls)
+        except DatabaseClosedError:
+            resps = [ClientResponse(Status.SERVER_UNAVAILABLE, "Server is shutting down.")
+                     for _ in calls]
+        except Exception as exc:  # noqa: BLE001 - answer, never drop the connection
+            log.exception("group of %d calls failed", len(calls))
+            resps = [ClientResponse(Status.UNEXPECTED_FAILURE,
+                                    f"unexpected error: {type(exc).__name__}: {exc}")
+                     for _ in calls]
+        # the whole group's frames in one compiled call; a result that cannot be encoded
+        # is answered with an error saying why
+        return _encode_call_answers(calls, resps, int((time.monotonic() - t0) * 1000))
 
     def _safe_dispatch(self, conn: Connection, proc: str, params: tuple,
                        ext: dict[str, Any]) -> ClientResponse:
