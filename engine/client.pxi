@@ -92,6 +92,35 @@ cdef class CallRouter:
             return None
         return self._targets.get(pid)
 
+    def submit(self, client, str procedure, params, int64_t handle, double deadline):
+        """AsyncClient's common call in one C call; returns the call's future.
+
+        Encodes the invocation (an encoding error raises before anything is changed),
+        picks the partition leader's connection (or, when there is none or it is not
+        alive, ``client._round_robin()``), registers ``(future, deadline)`` under handle in
+        the connection's ``pending`` dict, counts the call in ``client._in_flight`` and
+        the connection's ``affinity_calls``, and queues the frame in the connection's
+        ``out`` list, scheduling ``conn._flush`` on ``client._loop`` unless one is due
+        (``conn.flush_scheduled``). These are the attributes voltdb_py.client._async's
+        AsyncClient and _Conn define.
+        """
+        frame = _wire_encode_invocation(procedure, handle, params, None, None)
+        pid = self._partition(procedure, params)
+        conn = None if pid is None else self._targets.get(pid)
+        if conn is not None and conn.alive:
+            conn.affinity_calls += 1
+        else:
+            conn = client._round_robin()
+        loop = client._loop
+        fut = loop.create_future()
+        (<dict?>conn.pending)[handle] = (fut, deadline)
+        client._in_flight += 1
+        (<list?>conn.out).append(frame)
+        if not conn.flush_scheduled:
+            conn.flush_scheduled = True
+            loop.call_soon(conn._flush)
+        return fut
+
     def route_encode(self, str procedure, int64_t handle, params):
         """(route(procedure, params), encode_invocation(procedure, handle, params))."""
         frame = _wire_encode_invocation(procedure, handle, params, None, None)
@@ -111,3 +140,4 @@ def answer_frames(buf, dict pending not None, list done not None,
     length raises CodecError.
     """
     return _wire_response_frames(buf, max_frame_bytes, True, pending, done)
+

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -124,3 +126,75 @@ def test_fallback_errors():
     with pytest.raises(RuntimeError, match="boom"):
         r.partition("GetS", ("x",))
     assert seen == ["bad", "x"]
+
+
+class _Conn:
+    """The attributes of client._async._Conn that CallRouter.submit uses."""
+
+    def __init__(self, name: str, alive: bool = True) -> None:
+        self.name, self.alive = name, alive
+        self.pending: dict = {}
+        self.out: list = []
+        self.flush_scheduled = False
+        self.affinity_calls = 0
+        self.flushes = 0
+
+    def _flush(self) -> None:
+        self.flushes += 1
+        self.flush_scheduled = False
+
+
+class _Client:
+    """The attributes of client._async.AsyncClient that CallRouter.submit uses."""
+
+    def __init__(self, loop, fallback_conn: _Conn) -> None:
+        self._loop = loop
+        self._in_flight = 0
+        self.fallback = fallback_conn
+        self.round_robin = 0
+
+    def _round_robin(self) -> _Conn:
+        self.round_robin += 1
+        return self.fallback
+
+
+@given(st.none() | rings(), st.lists(st.tuples(
+    st.sampled_from(sorted(PROCS) + ["Unknown"]), st.lists(VALUES, max_size=3)), max_size=6),
+    st.sets(st.integers(0, 12)))
+def test_submit_routes_registers_and_queues_like_the_python_path(ring, calls, dead):
+    """submit = route (round-robin without a live leader) + encode + register + queue."""
+    loop = asyncio.new_event_loop()
+    try:
+        r = _engine.CallRouter(H.partition_for_parameter, MP)
+        r.procedures = dict(PROCS)
+        r.hashinator = None if ring is None else _engine.Hashinator(H.raw_config(ring))
+        conns = {p: _Conn(f"c{p}", p not in dead) for p in range(13)} | {MP: _Conn("mp")}
+        r.set_targets(conns)
+        rr = _Conn("round-robin")
+        client = _Client(loop, rr)
+        want_in_flight, want_rr, queued = 0, 0, {}
+        for handle, (procedure, params) in enumerate(calls):
+            params = tuple(params)
+            try:
+                frame = wire.encode_invocation(procedure, handle, params)
+            except VoltError as exc:
+                with pytest.raises(type(exc)):
+                    r.submit(client, procedure, params, handle, 1.5)
+                continue
+            target = r.route(procedure, params)
+            if target is None or not target.alive:
+                target, want_rr = rr, want_rr + 1
+            fut = r.submit(client, procedure, params, handle, 100.0 + handle)
+            want_in_flight += 1
+            assert target.pending[handle] == (fut, 100.0 + handle) and not fut.done()
+            assert target.out[-1] == frame and target.flush_scheduled
+            queued.setdefault(target.name, []).append(frame)
+        assert client._in_flight == want_in_flight and client.round_robin == want_rr
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # each connection with calls flushes once
+        for c in [rr, *conns.values()]:
+            assert c.out == queued.get(c.name, [])
+            assert c.flushes == (1 if c.name in queued else 0)
+            assert c.affinity_calls == (0 if c is rr else len(queued.get(c.name, [])))
+    finally:
+        loop.close()

@@ -728,27 +728,17 @@ class AsyncClient:
         if self._closed:
             raise ClientClosedError("", 0, "the client is closed")
         handle = next(self._handles)
-        if conn is not None:
-            frame = _encode_invocation(procedure, handle, params, types, extensions)
-        elif types is None and extensions is None:
-            # The common call: routed and encoded in one compiled call.
-            conn, frame = self._router.route_encode(procedure, handle, params)
-            if conn is not None and conn.alive:
-                conn.affinity_calls += 1
-            else:
-                conn = self._round_robin()
-        else:
+        deadline = self._clock() + (self.timeout_s if timeout_s is None else timeout_s)
+        if conn is None and types is None and extensions is None:
+            # The common call: routed, encoded and queued in one compiled call.
+            return self._router.submit(self, procedure, params, handle, deadline)
+        if conn is None:
             conn = self._route(procedure, params)
-            frame = _encode_invocation(procedure, handle, params, types, extensions)
+        frame = _encode_invocation(procedure, handle, params, types, extensions)
         fut = self._loop.create_future()
-        conn.pending[handle] = (fut, self._clock() + (self.timeout_s if timeout_s is None
-                                                       else timeout_s))
+        conn.pending[handle] = (fut, deadline)
         self._in_flight += 1
-        # conn.send(frame), inlined: this runs once per call
-        conn.out.append(frame)
-        if not conn.flush_scheduled:
-            conn.flush_scheduled = True
-            self._loop.call_soon(conn._flush)
+        conn.send(frame)
         return fut
 
     async def _wait_slot(self) -> None:
