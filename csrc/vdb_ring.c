@@ -76,6 +76,33 @@ size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsign
     return lo;
 }
 
+void vdb_ring_index_owners(const int32_t *partitions, unsigned bits, const uint32_t *slots,
+                           int16_t *owners) {
+    size_t slices = (size_t)1 << bits, s, i;
+    for (s = 0; s < slices; s++) {
+        /* The floors of slice s's tokens lie in [slots[s], slots[s + 1]]: one partition
+         * over all of them owns the slice (the last may lie past the slice: -1 is then
+         * merely cautious). */
+        int32_t p = partitions[slots[s]];
+        for (i = (size_t)slots[s] + 1; i <= slots[s + 1] && p >= 0; i++) {
+            if (partitions[i] != p) {
+                p = -1;
+            }
+        }
+        owners[s] = (int16_t)(p >= 0 && p <= INT16_MAX ? p : -1);
+    }
+}
+
+int32_t vdb_ring_index_lookup(const int32_t *tokens, const int32_t *partitions,
+                              const uint32_t *slots, const int16_t *owners, unsigned bits,
+                              int32_t token) {
+    int16_t owner = owners[ring_position(token) >> (32 - bits)];
+    if (owner >= 0) {
+        return owner;
+    }
+    return partitions[vdb_ring_index_floor(tokens, slots, bits, token)];
+}
+
 int vdb_ring_validate(const int32_t *tokens, const int32_t *partitions, size_t n,
                       size_t *bad_index) {
     size_t i;

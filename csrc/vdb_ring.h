@@ -49,6 +49,18 @@ void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32
 size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
                             int32_t token);
 
+/* Fills owners (2^bits entries) for a ring indexed by vdb_ring_index_build: owners[s] is
+ * the partition of every token of slice s when one partition owns the whole slice (and
+ * its id fits in an int16_t), else -1. */
+void vdb_ring_index_owners(const int32_t *partitions, unsigned bits, const uint32_t *slots,
+                           int16_t *owners);
+
+/* The partition owning token (as vdb_ring_lookup), through the index and its owners:
+ * one read of owners for most tokens, a search within the slice for the rest. */
+int32_t vdb_ring_index_lookup(const int32_t *tokens, const int32_t *partitions,
+                              const uint32_t *slots, const int16_t *owners, unsigned bits,
+                              int32_t token);
+
 /* Checks the ring invariants on tokens/partitions (n entries). Returns VDB_RING_OK,
  * VDB_RING_EEMPTY, VDB_RING_EFIRST, VDB_RING_EORDER or VDB_RING_EPARTITION; on failure
  * *bad_index (if not NULL) is the offending entry. */

@@ -27,6 +27,11 @@ cdef extern from "vdb_ring.h" nogil:
     void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32_t *slots)
     size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
                                 int32_t token)
+    void vdb_ring_index_owners(const int32_t *partitions, unsigned bits, const uint32_t *slots,
+                               int16_t *owners)
+    int32_t vdb_ring_index_lookup(const int32_t *tokens, const int32_t *partitions,
+                                  const uint32_t *slots, const int16_t *owners, unsigned bits,
+                                  int32_t token)
 
 
 def murmur3_x64_128(const unsigned char[::1] data not None, uint32_t seed=0):
@@ -214,6 +219,7 @@ cdef class Hashinator:
     cdef int32_t *_partitions
     cdef size_t _n
     cdef uint32_t *_slots   # the slice index of the ring (vdb_ring_index_build)
+    cdef int16_t *_owners   # each slice's one owner, or -1 (vdb_ring_index_owners)
     cdef unsigned _bits
     cdef bytes _config
     cdef uint32_t _signature
@@ -244,9 +250,11 @@ cdef class Hashinator:
         self._n = n
         self._bits = vdb_ring_index_bits(n)
         self._slots = <uint32_t *>malloc(((<size_t>1 << self._bits) + 1) * sizeof(uint32_t))
-        if self._slots == NULL:
+        self._owners = <int16_t *>malloc((<size_t>1 << self._bits) * sizeof(int16_t))
+        if self._slots == NULL or self._owners == NULL:
             raise MemoryError()
         vdb_ring_index_build(self._tokens, n, self._bits, self._slots)
+        vdb_ring_index_owners(self._partitions, self._bits, self._slots, self._owners)
         self._signature = vdb_crc32c(0, &view[0], length)
         self._partition_ids = tuple(sorted({self._partitions[i] for i in range(n)}))
 
@@ -254,6 +262,7 @@ cdef class Hashinator:
         free(self._tokens)
         free(self._partitions)
         free(self._slots)
+        free(self._owners)
 
     def __reduce__(self):
         return (Hashinator, (self._config,))
@@ -318,8 +327,8 @@ cdef class Hashinator:
         return out
 
     cdef inline int32_t _lookup(self, int32_t token) noexcept nogil:
-        return self._partitions[vdb_ring_index_floor(self._tokens, self._slots, self._bits,
-                                                     token)]
+        return vdb_ring_index_lookup(self._tokens, self._partitions, self._slots,
+                                     self._owners, self._bits, token)
 
     def partition_for_token(self, token):
         """Partition owning token: the one of the greatest ring token <= token."""

@@ -248,7 +248,11 @@ def clustered_rings(draw):
     rest = draw(st.lists(st.tuples(st.sampled_from(centres), st.integers(-width, width)),
                          max_size=300))
     tokens = sorted({INT32_MIN} | {min(max(c + d, INT32_MIN), INT32_MAX) for c, d in rest})
-    parts = draw(st.lists(st.integers(0, 20), min_size=len(tokens), max_size=len(tokens)))
+    if draw(st.booleans()):  # runs of tokens per partition: slices with one owner
+        run = draw(st.integers(1, 60))
+        parts = [(i // run) % 7 for i in range(len(tokens))]
+    else:
+        parts = draw(st.lists(st.integers(0, 20), min_size=len(tokens), max_size=len(tokens)))
     return list(zip(tokens, parts))
 
 

@@ -126,23 +126,36 @@ static int cmp_int32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void check_index(const int32_t *tokens, size_t n) {
+/* partitions of a test ring: runs of `run` tokens per partition, over 7 partitions */
+static int32_t test_parts[20000];
+
+static void check_index_with(const int32_t *tokens, size_t n, size_t run) {
     unsigned bits = vdb_ring_index_bits(n);
     uint32_t *slots = malloc((((size_t)1 << bits) + 1) * sizeof(uint32_t));
+    int16_t *owners = malloc(((size_t)1 << bits) * sizeof(int16_t));
     size_t i;
     int d;
-    CHECK(slots != NULL);
-    if (slots == NULL) {
+    CHECK(slots != NULL && owners != NULL);
+    if (slots == NULL || owners == NULL) {
+        free(slots);
+        free(owners);
         return;
+    }
+    for (i = 0; i < n; i++) {
+        test_parts[i] = (int32_t)((i / run) % 7);
     }
     CHECK(bits >= 1 && bits <= VDB_RING_INDEX_MAX_BITS);
     vdb_ring_index_build(tokens, n, bits, slots);
+    vdb_ring_index_owners(test_parts, bits, slots, owners);
     for (i = 0; i < n; i++) {
         for (d = -1; d <= 1; d++) {
             int64_t t = (int64_t)tokens[i] + d;
             if (t >= INT32_MIN && t <= INT32_MAX) {
                 CHECK(vdb_ring_index_floor(tokens, slots, bits, (int32_t)t) ==
                       vdb_ring_floor_index(tokens, n, (int32_t)t));
+                CHECK(vdb_ring_index_lookup(tokens, test_parts, slots, owners, bits,
+                                            (int32_t)t) ==
+                      vdb_ring_lookup(tokens, test_parts, n, (int32_t)t));
             }
         }
     }
@@ -150,10 +163,18 @@ static void check_index(const int32_t *tokens, size_t n) {
         int32_t t = (int32_t)lcg();
         CHECK(vdb_ring_index_floor(tokens, slots, bits, t) ==
               vdb_ring_floor_index(tokens, n, t));
+        CHECK(vdb_ring_index_lookup(tokens, test_parts, slots, owners, bits, t) ==
+              vdb_ring_lookup(tokens, test_parts, n, t));
     }
     CHECK(vdb_ring_index_floor(tokens, slots, bits, INT32_MAX) == n - 1);
     CHECK(vdb_ring_index_floor(tokens, slots, bits, INT32_MIN) == 0);
     free(slots);
+    free(owners);
+}
+
+static void check_index(const int32_t *tokens, size_t n) {
+    check_index_with(tokens, n, 1);     /* the owner changes at every token */
+    check_index_with(tokens, n, 1000);  /* long runs: most slices have one owner */
 }
 
 static void test_ring_index(void) {
