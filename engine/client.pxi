@@ -140,4 +140,3 @@ def answer_frames(buf, dict pending not None, list done not None,
     length raises CodecError.
     """
     return _wire_response_frames(buf, max_frame_bytes, True, pending, done)
-

@@ -31,9 +31,9 @@ from typing import Any
 
 from voltdb_py import hashinator as _hashinator
 from voltdb_py import wire
-from voltdb_py.engine import _engine
 from voltdb_py._version import __version__
 from voltdb_py.deployment import Deployment, user_digests
+from voltdb_py.engine import _engine
 from voltdb_py.errors import CodecError, DatabaseClosedError, VoltError
 from voltdb_py.node.mesh import set_nodelay
 from voltdb_py.node.root import ClusterState
