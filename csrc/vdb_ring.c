@@ -2,10 +2,9 @@
 #include "vdb_ring.h"
 #include "vdb_endian.h"
 
-size_t vdb_ring_floor_index(const int32_t *tokens, size_t n, int32_t token) {
-    size_t lo = 0, hi = n;
-    VDB_ASSERT(n >= 1 && tokens[0] == INT32_MIN);
-    /* Invariant: tokens[lo] <= token, and every index >= hi holds a token > token. */
+/* The floor index of token within [lo, hi), given tokens[lo] <= token and that every
+ * index >= hi holds a token > token (the invariant the search keeps). */
+static size_t floor_between(const int32_t *tokens, size_t lo, size_t hi, int32_t token) {
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (tokens[mid] <= token) {
@@ -15,6 +14,11 @@ size_t vdb_ring_floor_index(const int32_t *tokens, size_t n, int32_t token) {
         }
     }
     return lo;
+}
+
+size_t vdb_ring_floor_index(const int32_t *tokens, size_t n, int32_t token) {
+    VDB_ASSERT(n >= 1 && tokens[0] == INT32_MIN);
+    return floor_between(tokens, 0, n, token);
 }
 
 int32_t vdb_ring_lookup(const int32_t *tokens, const int32_t *partitions, size_t n,
@@ -62,18 +66,9 @@ void vdb_ring_index_build(const int32_t *tokens, size_t n, unsigned bits, uint32
 size_t vdb_ring_index_floor(const int32_t *tokens, const uint32_t *slots, unsigned bits,
                             int32_t token) {
     size_t s = ring_position(token) >> (32 - bits);
-    size_t lo = slots[s], hi = (size_t)slots[s + 1] + 1;
-    /* Invariant as in vdb_ring_floor_index: tokens[lo] <= token (the slice's start has its
-     * floor at lo), and tokens[hi] > token (hi is past the next slice's start's floor). */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (tokens[mid] <= token) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    /* tokens[slots[s]] <= token (the slice's start has its floor there), and the index
+     * after slots[s + 1] (the next slice's start's floor) holds a token > token. */
+    return floor_between(tokens, slots[s], (size_t)slots[s + 1] + 1, token);
 }
 
 void vdb_ring_index_owners(const int32_t *partitions, unsigned bits, const uint32_t *slots,

@@ -43,8 +43,7 @@ def encode_call_answers(list calls not None, list results not None,
     lengths raise ValueError.
     """
     cdef _wire_out w
-    cdef Py_ssize_t i, start, n = len(calls)
-    cdef int64_t handle
+    cdef Py_ssize_t i, n = len(calls)
     cdef tuple call
     if len(results) != n:
         raise ValueError(f"{n} calls for {len(results)} results")
@@ -52,16 +51,7 @@ def encode_call_answers(list calls not None, list results not None,
     try:
         for i in range(n):
             call = <tuple?>calls[i]
-            handle = call[2]
-            start = w.n
-            try:
-                _wire_put_item(&w, handle, results[i], cluster_rtt_ms)
-            except (VoltError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-                w.n = start
-                _wire_put_response(
-                    &w, handle, -3,  # Status.UNEXPECTED_FAILURE
-                    f"the result of {call[0]} cannot be serialized: "
-                    f"{type(exc).__name__}: {exc}", -128, None, (), cluster_rtt_ms)
+            _wire_put_answer(&w, call[2], results[i], cluster_rtt_ms, call[0])
         return _wire_out_bytes(&w)
     finally:
         free(w.p)

@@ -1250,6 +1250,22 @@ cdef int _wire_put_item(_wire_out *w, int64_t handle, object item,
     return 0
 
 
+cdef int _wire_put_answer(_wire_out *w, int64_t handle, object item, int32_t cluster_rtt_ms,
+                          object name) except -1:
+    """_wire_put_item, or, when the result cannot be encoded, an UNEXPECTED_FAILURE frame
+    in its place saying why (naming procedure name unless it is None)."""
+    cdef Py_ssize_t start = w.n
+    try:
+        return _wire_put_item(w, handle, item, cluster_rtt_ms)
+    except (VoltError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+        w.n = start
+        what = "the result" if name is None else f"the result of {name}"
+        return _wire_put_response(
+            w, handle, -3,  # Status.UNEXPECTED_FAILURE
+            f"{what} cannot be serialized: {type(exc).__name__}: {exc}",
+            -128, None, (), cluster_rtt_ms)
+
+
 def encode_response(int64_t handle, int status, status_string=None, app_status=None,
                     app_status_string=None, tables=(), int32_t cluster_rtt_ms=0):
     """Encode a full response frame (length prefix included); bits 4 and 6 are never set."""
@@ -1306,24 +1322,14 @@ def encode_response_list(handles, responses, bint hashes=False, int32_t cluster_
     cdef Py_ssize_t i, start, n = len(hs)
     cdef list frames = []
     cdef list crcs = [] if hashes else None
-    cdef int64_t handle
     if len(rs) != n:
         raise ValueError(f"{n} handles for {len(rs)} responses")
     _wire_out_init(&w, 512)
     try:
         for i in range(n):
-            r = rs[i]
-            handle = hs[i]
             w.n = 0
-            try:
-                _wire_put_item(&w, handle, r, cluster_rtt_ms)
-            except (VoltError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-                w.n = 0
-                what = "the result" if names is None else f"the result of {names[i]}"
-                _wire_put_response(
-                    &w, handle, -3,  # Status.UNEXPECTED_FAILURE
-                    f"{what} cannot be serialized: {type(exc).__name__}: {exc}",
-                    -128, None, (), cluster_rtt_ms)
+            _wire_put_answer(&w, hs[i], rs[i], cluster_rtt_ms,
+                             None if names is None else names[i])
             frames.append(PyBytes_FromStringAndSize(<const char *>w.p, w.n))
             if hashes:
                 start = 13 if w.n > 13 else w.n  # length (4), version (1), handle (8)
