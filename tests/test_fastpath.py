@@ -251,3 +251,78 @@ def test_run_point_calls_runs_compiled_calls_until_the_first_other_one(tmp_path)
         with pytest.raises(TypeError):  # parameters that are not a sequence propagate
             _engine.run_point_calls(None, procs, [("Get", 5)], 0, [], None, _FAST_ERRORS,
                                     None)
+
+
+_STOOD_DDL = """
+    CREATE TABLE t (k BIGINT NOT NULL PRIMARY KEY, n INTEGER NOT NULL);
+    PARTITION TABLE t ON COLUMN k;
+    CREATE PROCEDURE TIns PARTITION ON TABLE t COLUMN k AS INSERT INTO t VALUES (?, ?);
+    CREATE PROCEDURE TBump PARTITION ON TABLE t COLUMN k PARAMETER 1 AS
+        UPDATE t SET n = n + ? WHERE k = ?;
+"""
+# compiled inserts (group commits) around general-path updates (a commit each)
+_STOOD_CALLS = [("TIns", [1, 0]), ("TIns", [2, 0]), ("TBump", [5, 1]), ("TIns", [3, 0]),
+                ("TIns", [1, 9]), ("TBump", [7, 1]), ("TBump", [1, 2]), ("TIns", [4, 0]),
+                ("TIns", [5, 0])]
+
+
+def _rows(db):
+    return sorted(db.call("@AdHoc", "SELECT k, n FROM t").tables[0].rows)
+
+
+def test_run_many_reports_the_calls_that_stood_when_a_commit_fails(tmp_path):
+    """Whichever commit fails, stood_out holds the results of exactly the calls whose
+    effects are in the database; running the other calls again gives what a run without
+    the failure gives: every call applied once (the updates add, so a call run twice
+    shows)."""
+    from voltdb_py.errors import StorageError
+
+    with Database.open(tmp_path / "oracle", sites_per_host=2) as db:
+        db.execute_ddl(_STOOD_DDL)
+        want_ids: list = []
+        want = db.run_many(_STOOD_CALLS, txn_ids_out=want_ids)
+        want_rows = _rows(db)
+    assert want_rows == [(1, 12), (2, 1), (3, 0), (4, 0), (5, 0)]
+    commits = 0
+    fail_at = 1
+    while True:
+        with Database.open(tmp_path / f"f{fail_at}", sites_per_host=2) as db:
+            db.execute_ddl(_STOOD_DDL)
+            real = db._storage.commit
+            seen = [0]
+
+            def commit(txn, real=real, seen=seen, at=fail_at):
+                seen[0] += 1
+                if seen[0] == at:
+                    txn.abort()
+                    raise StorageError("commit failed: injected")
+                real(txn)
+            db._storage.commit = commit
+            stood: list = []
+            ids: list = []
+            try:
+                db.run_many(_STOOD_CALLS, txn_ids_out=ids, stood_out=stood)
+            except StorageError:
+                pass
+            else:  # fail_at is past the last commit: every failure point was tried
+                commits = seen[0]
+                break
+            db._storage.commit = real
+            assert len(ids) == len(stood) < len(_STOOD_CALLS)
+            done = len(stood)
+            # what stood is in the database, and nothing after it
+            partial = {k: n for k, n in _rows(db)}
+            with Database.open(tmp_path / f"o{fail_at}", sites_per_host=2) as ref:
+                ref.execute_ddl(_STOOD_DDL)
+                ref.run_many(_STOOD_CALLS[:done])
+                assert partial == {k: n for k, n in _rows(ref)}
+            rest = db.run_many(_STOOD_CALLS[done:], txn_ids_out=ids)
+            assert _rows(db) == want_rows
+            got = stood + rest
+            assert [type(r) for r in got] == [type(r) for r in want]
+            assert [r if type(r) is tuple else r.status for r in got] == \
+                [r if type(r) is tuple else r.status for r in want]
+            assert len(ids) == len(_STOOD_CALLS)
+            assert db._procs["TIns"].stats[0] == sum(c[0] == "TIns" for c in _STOOD_CALLS)
+        fail_at += 1
+    assert commits >= 4  # the groups and the updates each committed: all were failed once

@@ -801,8 +801,8 @@ class Database:
 
     def run_many(self, calls: Iterable[tuple[str, Sequence[Any]]], *,
                  txn_ids_out: list | None = None,
-                 txn_ids_in: Sequence[Sequence[tuple[int, int]]] | None = None
-                 ) -> list[Any]:
+                 txn_ids_in: Sequence[Sequence[tuple[int, int]]] | None = None,
+                 stood_out: list | None = None) -> list[Any]:
         """Run several calls in order with group commit; one result per call, for the wire.
 
         A result is a ClientResponse, or, for a compiled point procedure that succeeded,
@@ -822,8 +822,13 @@ class Database:
         :param txn_ids_in: one such list per call, handed out instead of the clock's (a
             replica replays its leader's calls identically); None for a call that takes
             the clock's.
+        :param stood_out: when given and the run raises, receives the results of the
+            calls whose effects stand (a prefix of calls: those committed before the
+            failure); txn_ids_out is cut to the same calls either way. Running the other
+            calls again then runs each call once.
         :raises DatabaseClosedError: the database is closed.
-        :raises StorageError: the group commit failed; none of the group's writes stand.
+        :raises StorageError: a group commit failed: none of that group's writes stand
+            (the calls before the group, committed, do).
         """
         self._check_open()
         calls = calls if isinstance(calls, list) else list(calls)
@@ -835,6 +840,7 @@ class Database:
             self._check_open()
             txn = None
             start = 0   # the first call of the open group transaction
+            stood = 0   # the calls before this one are committed
             grown = 0
             i = 0
             try:
@@ -851,6 +857,7 @@ class Database:
                                     i = self._regroup(calls, start, out, txn_ids_out, ids_base)
                                     grown += 1
                                     continue
+                                stood = i
                             if txn_ids_in is not None and txn_ids_in[i] is not None:
                                 self._replay_ids = list(txn_ids_in[i])
                             if txn_ids_out is not None:
@@ -863,6 +870,7 @@ class Database:
                                     txn_ids_out.append(self._record_ids)
                                     self._record_ids = None
                             i += 1
+                            stood = i
                             continue
                         if txn is None:
                             self._drop_read_txn()
@@ -888,6 +896,12 @@ class Database:
                         break
                     i = self._regroup(calls, start, out, txn_ids_out, ids_base)
                     grown += 1
+            except BaseException:
+                # the calls from stood on did not happen: forget their results and ids
+                self._regroup(calls, stood, out, txn_ids_out, ids_base)
+                if stood_out is not None:
+                    stood_out.extend(out)
+                raise
             finally:
                 if txn is not None:
                     txn.abort()

@@ -1058,8 +1058,10 @@ class ClusterHost:
         n_rep = len(entries)
         entries += call_entries
         ids_in += [None] * len(calls)
+        # A group whose writes the replicas have or will have must not be half-run here.
         replicated = "sent to the replicas" if ahead else \
-            "replicated from their leader" if reps else None
+            "replicated from their leader" if reps else \
+            "to send to the replicas" if any(self.leads[p].acked for p in writes) else None
         try:
             done = self._run_group(entries, ids_in, replicated)
         except Exception as exc:  # noqa: BLE001 - the group failed as a whole
@@ -1093,20 +1095,25 @@ class ClusterHost:
 
     def _run_group(self, entries: list, ids_in: list, replicated: str | None
                    ) -> tuple[list, list] | None:
-        """_execute a group. A group holding replicated writes (`replicated` says which:
-        "sent to the replicas", "replicated from their leader") is rolled back as a whole
-        when it fails and runs once more; if it fails again this host stops, since it
-        must never skip a replicated batch (the replicas would differ), and None is
-        returned. Another group's failure is raised."""
+        """_execute a group. When a group holding replicated writes (`replicated` says
+        which: "sent to the replicas", "replicated from their leader", "to send to the
+        replicas") fails, the calls whose effects did not stand run once more; if they
+        fail again this host stops, since it must never skip a replicated write (the
+        replicas would differ), and None is returned. Another group's failure is raised."""
+        resps: list = []
+        ids: list = []
         try:
-            return self._execute(entries, ids_in)
+            self._execute(entries, ids_in, resps, ids)
+            return resps, ids
         except Exception:
             if replicated is None:
                 raise
-            log.exception("a group of %d calls failed; running it again", len(entries))
+            log.exception("a group of %d calls failed after %d of them; running the rest "
+                          "again", len(entries), len(resps))
         try:
-            return self._execute(entries, ids_in)
-        except Exception as exc:  # noqa: BLE001 - the group failed as a whole, twice
+            self._execute(entries, ids_in, resps, ids)
+            return resps, ids
+        except Exception as exc:  # noqa: BLE001 - the group failed twice
             log.exception("a group of %d calls failed", len(entries))
             self._fatal(f"a group of writes {replicated} failed here twice "
                         f"({type(exc).__name__}: {exc}); this host stops", abort=True)
@@ -1181,22 +1188,28 @@ class ClusterHost:
             else:
                 give(c, datas[i])
 
-    def _execute(self, entries: list, ids_in: list | None) -> tuple[list, list]:
-        """Run calls ([procedure, parameters, destination] entries) here in order:
-        (results, transaction ids given to each); a result is a ClientResponse or a
-        compiled point call's (columns, rows) (Database.run_many). Directed calls and
-        system procedures run one by one; the runs of other calls between them each go to
-        run_many whole."""
+    def _execute(self, entries: list, ids_in: list | None, resps: list, ids: list) -> None:
+        """Run calls ([procedure, parameters, destination] entries) here in order, from
+        entry len(resps) on, appending to resps each one's result (a ClientResponse or a
+        compiled point call's (columns, rows), see Database.run_many) and to ids the
+        transaction ids it was given. Directed calls and system procedures run one by
+        one; the runs of other calls between them each go to run_many whole. When this
+        raises, resps and ids hold exactly the calls whose effects stand."""
         db = self.db
-        special = [i for i, e in enumerate(entries) if e[2] is not None or e[0][:1] == "@"]
-        resps: list[Any] = []
-        ids: list = []
-        at = 0
-        for i in special + [len(entries)]:
+        at = len(resps)
+        n = len(entries)
+        special = [i for i in range(at, n)
+                   if entries[i][2] is not None or entries[i][0][:1] == "@"]
+        for i in special + [n]:
             if i > at:
-                resps += db.run_many(entries[at:i], txn_ids_out=ids,
-                                     txn_ids_in=None if ids_in is None else ids_in[at:i])
-            if i == len(entries):
+                stood: list = []
+                try:
+                    resps += db.run_many(entries[at:i], txn_ids_out=ids, stood_out=stood,
+                                         txn_ids_in=None if ids_in is None else ids_in[at:i])
+                except BaseException:
+                    resps += stood
+                    raise
+            if i == n:
                 break
             proc, params, dest = entries[i]
             replay = None if ids_in is None else ids_in[i]
@@ -1207,12 +1220,12 @@ class ClusterHost:
                     resp = db.call_partition(dest, proc, *params)
                 else:
                     resp = self.node.dispatch(Caller(None, True), proc, tuple(params), {})
+                given = [list(x) for x in db._record_ids or ()]
             finally:
-                ids.append([list(x) for x in db._record_ids or ()])
                 db._replay_ids = db._record_ids = None
             resps.append(resp)
+            ids.append(given)
             at = i + 1
-        return resps, ids
 
     def _release(self, lead: _Lead) -> None:
         done = lead.committed()
@@ -1323,7 +1336,8 @@ class ClusterHost:
             src = next(lg for a, lg in answers.values() if a == best)
             for seq in range(rep.applied + 1, best + 1):
                 entries, ids = src[seq]
-                self._execute(entries, ids)
+                if self._run_group(entries, ids, "replicated from the old leader") is None:
+                    return  # this host stops
                 rep.log[seq] = (entries, ids)
             rep.applied = rep.queued = best
             log.info("partition %d: repaired this leader up to %d", pid, best)
