@@ -16,23 +16,15 @@ from voltdb_py import Database
 from voltdb_py.errors import StorageError
 from voltdb_py.node.cluster import ClusterHost
 
-DDL = """
-CREATE TABLE t (k BIGINT NOT NULL PRIMARY KEY, n INTEGER NOT NULL);
-PARTITION TABLE t ON COLUMN k;
-CREATE PROCEDURE TIns PARTITION ON TABLE t COLUMN k AS INSERT INTO t VALUES (?, ?);
-CREATE PROCEDURE TBump PARTITION ON TABLE t COLUMN k PARAMETER 1 AS
-    UPDATE t SET n = n + ? WHERE k = ?;
-"""
+from support.storage_faults import BUMP_DDL as DDL
+from support.storage_faults import bump_rows as _rows
+from support.storage_faults import fail_commits
 
 # [procedure, parameters, destination]: compiled inserts (one commit per run of them), a
 # general-path update and a directed insert in between (a commit each)
 ENTRIES = [["TIns", [1, 0], None], ["TIns", [2, 0], None], ["TBump", [5, 1], None],
            ["TIns", [3, 0], None], ["TIns", [4, 0], 0], ["TIns", [1, 9], None],
            ["TBump", [7, 1], None], ["TIns", [5, 0], None], ["TBump", [1, 2], None]]
-
-
-def _rows(db):
-    return sorted(db.call("@AdHoc", "SELECT k, n FROM t").tables[0].rows)
 
 
 class _Host:
@@ -44,20 +36,6 @@ class _Host:
         self.host.node = None  # no system procedure among the entries
         self.fatal: list = []
         self.host._fatal = lambda message, abort: self.fatal.append((message, abort))
-
-
-def _failing_commits(db, at: set[int]):
-    real = db._storage.commit
-    seen = [0]
-
-    def commit(txn):
-        seen[0] += 1
-        if seen[0] in at:
-            txn.abort()
-            raise StorageError("commit failed: injected")
-        real(txn)
-    db._storage.commit = commit
-    return seen
 
 
 @pytest.fixture
@@ -77,7 +55,7 @@ def test_a_failed_commit_runs_only_the_calls_that_did_not_stand(tmp_path, oracle
     for fail_at in range(1, 20):
         with Database.open(tmp_path / f"db{fail_at}", sites_per_host=2) as db:
             db.execute_ddl(DDL)
-            seen = _failing_commits(db, {fail_at})
+            seen = fail_commits(db, {fail_at})
             h = _Host(db)
             done = h.host._run_group(ENTRIES, [None] * len(ENTRIES), "sent to the replicas")
             assert h.fatal == []
@@ -96,7 +74,7 @@ def test_a_replicated_group_that_fails_twice_stops_the_host(tmp_path, oracle):
     for first in (1, 3, 5):
         with Database.open(tmp_path / f"db{first}", sites_per_host=2) as db:
             db.execute_ddl(DDL)
-            _failing_commits(db, {first, first + 1})
+            fail_commits(db, {first, first + 1})
             h = _Host(db)
             assert h.host._run_group(ENTRIES, [None] * len(ENTRIES),
                                      "replicated from their leader") is None
@@ -118,7 +96,7 @@ def test_a_replicated_group_that_fails_twice_stops_the_host(tmp_path, oracle):
 def test_a_group_without_replicated_writes_raises(tmp_path):
     with Database.open(tmp_path / "db", sites_per_host=2) as db:
         db.execute_ddl(DDL)
-        _failing_commits(db, {2})
+        fail_commits(db, {2})
         h = _Host(db)
         with pytest.raises(StorageError, match="injected"):
             h.host._run_group(ENTRIES, [None] * len(ENTRIES), None)

@@ -253,21 +253,11 @@ def test_run_point_calls_runs_compiled_calls_until_the_first_other_one(tmp_path)
                                     None)
 
 
-_STOOD_DDL = """
-    CREATE TABLE t (k BIGINT NOT NULL PRIMARY KEY, n INTEGER NOT NULL);
-    PARTITION TABLE t ON COLUMN k;
-    CREATE PROCEDURE TIns PARTITION ON TABLE t COLUMN k AS INSERT INTO t VALUES (?, ?);
-    CREATE PROCEDURE TBump PARTITION ON TABLE t COLUMN k PARAMETER 1 AS
-        UPDATE t SET n = n + ? WHERE k = ?;
-"""
+
 # compiled inserts (group commits) around general-path updates (a commit each)
 _STOOD_CALLS = [("TIns", [1, 0]), ("TIns", [2, 0]), ("TBump", [5, 1]), ("TIns", [3, 0]),
                 ("TIns", [1, 9]), ("TBump", [7, 1]), ("TBump", [1, 2]), ("TIns", [4, 0]),
                 ("TIns", [5, 0])]
-
-
-def _rows(db):
-    return sorted(db.call("@AdHoc", "SELECT k, n FROM t").tables[0].rows)
 
 
 def test_run_many_reports_the_calls_that_stood_when_a_commit_fails(tmp_path):
@@ -275,29 +265,23 @@ def test_run_many_reports_the_calls_that_stood_when_a_commit_fails(tmp_path):
     effects are in the database; running the other calls again gives what a run without
     the failure gives: every call applied once (the updates add, so a call run twice
     shows)."""
+    from support.storage_faults import BUMP_DDL, bump_rows, fail_commits
+
     from voltdb_py.errors import StorageError
 
     with Database.open(tmp_path / "oracle", sites_per_host=2) as db:
-        db.execute_ddl(_STOOD_DDL)
+        db.execute_ddl(BUMP_DDL)
         want_ids: list = []
         want = db.run_many(_STOOD_CALLS, txn_ids_out=want_ids)
-        want_rows = _rows(db)
+        want_rows = bump_rows(db)
     assert want_rows == [(1, 12), (2, 1), (3, 0), (4, 0), (5, 0)]
     commits = 0
     fail_at = 1
     while True:
         with Database.open(tmp_path / f"f{fail_at}", sites_per_host=2) as db:
-            db.execute_ddl(_STOOD_DDL)
+            db.execute_ddl(BUMP_DDL)
             real = db._storage.commit
-            seen = [0]
-
-            def commit(txn, real=real, seen=seen, at=fail_at):
-                seen[0] += 1
-                if seen[0] == at:
-                    txn.abort()
-                    raise StorageError("commit failed: injected")
-                real(txn)
-            db._storage.commit = commit
+            seen = fail_commits(db, {fail_at})
             stood: list = []
             ids: list = []
             try:
@@ -311,13 +295,13 @@ def test_run_many_reports_the_calls_that_stood_when_a_commit_fails(tmp_path):
             assert len(ids) == len(stood) < len(_STOOD_CALLS)
             done = len(stood)
             # what stood is in the database, and nothing after it
-            partial = {k: n for k, n in _rows(db)}
+            partial = {k: n for k, n in bump_rows(db)}
             with Database.open(tmp_path / f"o{fail_at}", sites_per_host=2) as ref:
-                ref.execute_ddl(_STOOD_DDL)
+                ref.execute_ddl(BUMP_DDL)
                 ref.run_many(_STOOD_CALLS[:done])
-                assert partial == {k: n for k, n in _rows(ref)}
+                assert partial == {k: n for k, n in bump_rows(ref)}
             rest = db.run_many(_STOOD_CALLS[done:], txn_ids_out=ids)
-            assert _rows(db) == want_rows
+            assert bump_rows(db) == want_rows
             got = stood + rest
             assert [type(r) for r in got] == [type(r) for r in want]
             assert [r if type(r) is tuple else r.status for r in got] == \
