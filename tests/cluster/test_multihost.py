@@ -456,3 +456,25 @@ def test_coordinator_killed_mid_transaction_leaves_no_trace(tmp_path):
         assert all(s.alive() for s in others)
         assert "no host had committed it, so it is rolled back" in others[0].stderr() + \
             others[1].stderr()
+
+
+def test_a_cluster_whose_seed_port_was_taken_starts_on_another(monkeypatch):
+    """TempCluster chooses host 0's internal port before host 0 binds it; when another
+    process took it meanwhile, every host starts again on a new port."""
+    import socket
+
+    import voltdb_py.node.cluster as node_cluster
+    real = node_cluster.free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        given = iter([port])
+        monkeypatch.setattr(node_cluster, "free_port", lambda ip="127.0.0.1": next(given, None)
+                            or real(ip))
+        with TempCluster(2, kfactor=1, sites_per_host=1, schema=SCHEMA) as cl:
+            seed = cl.servers[0].start_args[1]
+            assert seed != f"127.0.0.1:{port}"
+            assert "address already in use" in cl.servers[0].stderr()
+            with Client(cl.addresses) as c:
+                assert c.call("Put", 1, "x").ok

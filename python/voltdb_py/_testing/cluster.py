@@ -307,29 +307,48 @@ class TempCluster:
         self.host_count = hosts
         dep = deployment or deployment_xml(sites_per_host, kfactor=kfactor,
                                            heartbeat_timeout_s=heartbeat_timeout_s)
-        args: list[list[str]] = [[] for _ in range(hosts)]
-        if hosts > 1:
-            from voltdb_py.node.cluster import free_port
-            seed = free_port()
-            for i in range(hosts):
-                args[i] = ["--host", f"127.0.0.1:{seed}", "--count", str(hosts),
-                           "--internal", f"127.0.0.1:{seed if i == 0 else 0}",
-                           "--zookeeper", "127.0.0.1:0"]
         self.servers = [TempServer(schema=schema, classes=classes, deployment=dep,
                                    directory=self.base / f"host{i}", env=env,
-                                   ready_timeout_s=ready_timeout_s, start_args=args[i])
+                                   ready_timeout_s=ready_timeout_s)
                         for i in range(hosts)]
+        self._seed_ports()
+
+    def _seed_ports(self) -> None:
+        """Give host 0 a free internal port, named by every host's ``--host``."""
+        if self.host_count == 1:
+            return
+        from voltdb_py.node.cluster import free_port
+        seed = free_port()
+        for i, s in enumerate(self.servers):
+            s.start_args = ["--host", f"127.0.0.1:{seed}", "--count", str(self.host_count),
+                            "--internal", f"127.0.0.1:{seed if i == 0 else 0}",
+                            "--zookeeper", "127.0.0.1:0"]
 
     def start(self) -> TempCluster:
-        """Start every host at once and return when all are ready (the cluster formed)."""
-        for s in self.servers:
-            if not s._initialized:
-                s.init()
-        for s in self.servers:
-            s.start(wait=False)
-        for s in self.servers:
-            s.wait_ready()
-        return self
+        """Start every host at once and return when all are ready (the cluster formed).
+
+        Host 0's internal port is chosen before it is bound, so another process (one of
+        the other hosts binding port 0, say) may take it first: then every host is
+        killed, initialized again and started on a new port, up to three times."""
+        for attempt in range(3):
+            for s in self.servers:
+                if not s._initialized:
+                    s.init()
+            for s in self.servers:
+                s.start(wait=False)
+            try:
+                for s in self.servers:
+                    s.wait_ready()
+                return self
+            except RuntimeError as exc:
+                if attempt == 2 or self.host_count == 1 or \
+                        "address already in use" not in str(exc):
+                    raise
+            self.kill()
+            for s in self.servers:
+                s._initialized = False
+            self._seed_ports()
+        raise AssertionError("unreachable")
 
     @property
     def client_ports(self) -> list[int]:
