@@ -121,12 +121,6 @@ cdef class CallRouter:
             loop.call_soon(conn._flush)
         return fut
 
-    def route_encode(self, str procedure, int64_t handle, params):
-        """(route(procedure, params), encode_invocation(procedure, handle, params))."""
-        frame = _wire_encode_invocation(procedure, handle, params, None, None)
-        pid = self._partition(procedure, params)
-        return (None if pid is None else self._targets.get(pid)), frame
-
 
 def answer_frames(buf, dict pending not None, list done not None,
                   Py_ssize_t max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):

@@ -83,13 +83,6 @@ def test_partition_matches_oracle(ring, procedure, params):
     targets = {p: f"conn-{p}" for p in range(0, 13, 2)} | {MP: "coordinator"}
     r.set_targets(targets)
     assert r.route(procedure, params) == (None if want is None else targets.get(want))
-    try:
-        frame = wire.encode_invocation(procedure, 77, params)
-    except VoltError as exc:
-        with pytest.raises(type(exc)):
-            r.route_encode(procedure, 77, params)
-    else:
-        assert r.route_encode(procedure, 77, params) == (r.route(procedure, params), frame)
 
 
 def test_targets_are_copied_and_replaced():
